@@ -1,0 +1,327 @@
+/* efi-net: BSD sockets over UEFI network protocols.
+ *
+ * Every call takes the stack instance (efinet_t) explicitly; <efisock/posix.h>
+ * maps the familiar names onto one attached instance for portable programs.
+ * Constants and errno values are Linux's, so results compare directly with
+ * the Linux reference backend.
+ */
+#ifndef EFISOCK_SOCKET_H
+#define EFISOCK_SOCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../fwnet/uefi_net.h"
+
+typedef struct efinet efinet_t;
+typedef uint32_t efisock_socklen_t;
+typedef intptr_t efisock_ssize_t;
+
+/* ---- errno (Linux values) ---- */
+#define EFISOCK_EPERM 1
+#define EFISOCK_ENOENT 2
+#define EFISOCK_EINTR 4
+#define EFISOCK_EIO 5
+#define EFISOCK_EBADF 9
+#define EFISOCK_EAGAIN 11
+#define EFISOCK_ENOMEM 12
+#define EFISOCK_EACCES 13
+#define EFISOCK_EFAULT 14
+#define EFISOCK_EBUSY 16
+#define EFISOCK_ENODEV 19
+#define EFISOCK_EEXIST 17
+#define EFISOCK_EINVAL 22
+#define EFISOCK_EMFILE 24
+#define EFISOCK_ENOSPC 28
+#define EFISOCK_EDOM 33
+#define EFISOCK_EROFS 30
+#define EFISOCK_EPIPE 32
+#define EFISOCK_ERANGE 34
+#define EFISOCK_ENOSYS 38
+#define EFISOCK_EPROTO 71
+#define EFISOCK_EBADMSG 74
+#define EFISOCK_EOVERFLOW 75
+#define EFISOCK_ENOTSOCK 88
+#define EFISOCK_EDESTADDRREQ 89
+#define EFISOCK_EMSGSIZE 90
+#define EFISOCK_EPROTOTYPE 91
+#define EFISOCK_ENOPROTOOPT 92
+#define EFISOCK_EPROTONOSUPPORT 93
+#define EFISOCK_ESOCKTNOSUPPORT 94
+#define EFISOCK_EOPNOTSUPP 95
+#define EFISOCK_EAFNOSUPPORT 97
+#define EFISOCK_EADDRINUSE 98
+#define EFISOCK_EADDRNOTAVAIL 99
+#define EFISOCK_ENETDOWN 100
+#define EFISOCK_ENETUNREACH 101
+#define EFISOCK_ENETRESET 102
+#define EFISOCK_ECONNABORTED 103
+#define EFISOCK_ECONNRESET 104
+#define EFISOCK_ENOBUFS 105
+#define EFISOCK_EISCONN 106
+#define EFISOCK_ENOTCONN 107
+#define EFISOCK_ESHUTDOWN 108
+#define EFISOCK_ETIMEDOUT 110
+#define EFISOCK_ECONNREFUSED 111
+#define EFISOCK_EHOSTDOWN 112
+#define EFISOCK_EHOSTUNREACH 113
+#define EFISOCK_EALREADY 114
+#define EFISOCK_EINPROGRESS 115
+#define EFISOCK_EWOULDBLOCK EFISOCK_EAGAIN
+
+/* ---- families, types, protocols, flags ---- */
+#define EFISOCK_AF_UNSPEC 0
+#define EFISOCK_AF_INET 2
+#define EFISOCK_SOCK_STREAM 1
+#define EFISOCK_SOCK_DGRAM 2
+#define EFISOCK_SOCK_NONBLOCK 04000
+#define EFISOCK_IPPROTO_IP 0
+#define EFISOCK_IPPROTO_TCP 6
+#define EFISOCK_IPPROTO_UDP 17
+#define EFISOCK_INADDR_ANY 0u
+
+#define EFISOCK_MSG_PEEK 0x2
+#define EFISOCK_MSG_TRUNC 0x20
+#define EFISOCK_MSG_DONTWAIT 0x40
+#define EFISOCK_MSG_WAITALL 0x100
+#define EFISOCK_MSG_NOSIGNAL 0x4000
+
+#define EFISOCK_SHUT_RD 0
+#define EFISOCK_SHUT_WR 1
+#define EFISOCK_SHUT_RDWR 2
+
+#define EFISOCK_SOL_SOCKET 1
+#define EFISOCK_SO_REUSEADDR 2
+#define EFISOCK_SO_TYPE 3
+#define EFISOCK_SO_ERROR 4
+#define EFISOCK_SO_SNDBUF 7
+#define EFISOCK_SO_RCVBUF 8
+#define EFISOCK_SO_KEEPALIVE 9
+#define EFISOCK_SO_RCVTIMEO 20
+#define EFISOCK_SO_SNDTIMEO 21
+#define EFISOCK_SO_ACCEPTCONN 30
+#define EFISOCK_TCP_NODELAY 1
+
+#define EFISOCK_F_GETFL 3
+#define EFISOCK_F_SETFL 4
+#define EFISOCK_O_NONBLOCK 04000
+
+#define EFISOCK_POLLIN 0x001
+#define EFISOCK_POLLPRI 0x002
+#define EFISOCK_POLLOUT 0x004
+#define EFISOCK_POLLERR 0x008
+#define EFISOCK_POLLHUP 0x010
+#define EFISOCK_POLLNVAL 0x020
+
+#define EFISOCK_FD_SETSIZE 256
+#define EFISOCK_MAX_SOCKETS 64
+#define EFISOCK_FD_BASE 3 /* first descriptor handed out, as after stdio on Linux */
+
+struct efisock_in_addr {
+  uint32_t s_addr; /* network byte order */
+};
+struct efisock_sockaddr {
+  uint16_t sa_family;
+  char sa_data[14];
+};
+struct efisock_sockaddr_in {
+  uint16_t sin_family;
+  uint16_t sin_port; /* network byte order */
+  struct efisock_in_addr sin_addr;
+  uint8_t sin_zero[8];
+};
+struct efisock_timeval {
+  int64_t tv_sec;
+  int64_t tv_usec;
+};
+struct efisock_pollfd {
+  int fd;
+  short events;
+  short revents;
+};
+typedef struct {
+  uint64_t bits[EFISOCK_FD_SETSIZE / 64];
+} efisock_fd_set;
+
+#define EFISOCK_FD_ZERO(s) \
+  do { for (unsigned _i = 0; _i < EFISOCK_FD_SETSIZE / 64; _i++) (s)->bits[_i] = 0; } while (0)
+#define EFISOCK_FD_SET(fd, s) ((s)->bits[(unsigned)(fd) / 64] |= (1ull << ((unsigned)(fd) % 64)))
+#define EFISOCK_FD_CLR(fd, s) ((s)->bits[(unsigned)(fd) / 64] &= ~(1ull << ((unsigned)(fd) % 64)))
+#define EFISOCK_FD_ISSET(fd, s) (((s)->bits[(unsigned)(fd) / 64] >> ((unsigned)(fd) % 64)) & 1u)
+
+/* ---- name resolution ---- */
+#define EFISOCK_AI_PASSIVE 0x1
+#define EFISOCK_AI_CANONNAME 0x2
+#define EFISOCK_AI_NUMERICHOST 0x4
+#define EFISOCK_AI_NUMERICSERV 0x400
+#define EFISOCK_NI_NUMERICHOST 1
+#define EFISOCK_NI_NUMERICSERV 2
+#define EFISOCK_NI_NAMEREQD 8
+#define EFISOCK_EAI_BADFLAGS (-1)
+#define EFISOCK_EAI_NONAME (-2)
+#define EFISOCK_EAI_AGAIN (-3)
+#define EFISOCK_EAI_FAIL (-4)
+#define EFISOCK_EAI_FAMILY (-6)
+#define EFISOCK_EAI_SOCKTYPE (-7)
+#define EFISOCK_EAI_SERVICE (-8)
+#define EFISOCK_EAI_MEMORY (-10)
+#define EFISOCK_EAI_SYSTEM (-11)
+#define EFISOCK_EAI_OVERFLOW (-12)
+#define EFISOCK_HOST_NOT_FOUND 1
+#define EFISOCK_TRY_AGAIN 2
+#define EFISOCK_NO_RECOVERY 3
+#define EFISOCK_NO_DATA 4
+
+struct efisock_addrinfo {
+  int ai_flags;
+  int ai_family;
+  int ai_socktype;
+  int ai_protocol;
+  efisock_socklen_t ai_addrlen;
+  struct efisock_sockaddr *ai_addr;
+  char *ai_canonname;
+  struct efisock_addrinfo *ai_next;
+};
+struct efisock_hostent {
+  char *h_name;
+  char **h_aliases;
+  int h_addrtype;
+  int h_length;
+  char **h_addr_list;
+};
+
+/* ---- stack instance ---- */
+
+/* Where protocol interfaces come from. The default reads the boot services'
+ * handle database; the quirk layer (fakes/quirks) supplies one that wraps
+ * every interface it hands out. */
+struct efinet_fwsource {
+  /* Handles carrying proto; *handles is pool memory the caller frees. */
+  EFI_STATUS (*locate)(void *self, EFI_GUID *proto, UINTN *count, EFI_HANDLE **handles);
+  EFI_STATUS (*get)(void *self, EFI_HANDLE handle, EFI_GUID *proto, void **iface);
+  void *self;
+};
+
+enum efinet_poll_policy {
+  EFINET_POLL_ADAPTIVE = 0, /* Poll while it makes progress, then sleep on events */
+  EFINET_POLL_ALWAYS,       /* Poll on every wait iteration, never sleep (BITS-like) */
+  EFINET_POLL_NEVER,        /* never Poll; rely on the firmware's timer tick */
+};
+
+struct efinet_config {
+  EFI_HANDLE image;
+  EFI_SYSTEM_TABLE *st;
+  const struct efinet_fwsource *source; /* NULL: boot services */
+  unsigned nic_index;                   /* n-th handle carrying TCP4 service binding */
+  enum efinet_poll_policy poll_policy;
+  unsigned poll_spin_us;     /* adaptive: unproductive polling before sleeping (default 200) */
+  unsigned rx_tokens;        /* outstanding TCP Receive tokens per socket (default 4, max 16) */
+  unsigned rx_token_size;    /* bytes per Receive token (default 16384) */
+  unsigned tx_tokens;        /* Transmit tokens per socket (default 4, max 16) */
+  unsigned tx_token_size;    /* bytes per Transmit token (default 32768) */
+  unsigned close_timeout_ms; /* graceful close deadline before abort (default 5000) */
+  unsigned config_timeout_ms;/* deadline for address configuration waits (default 10000) */
+  unsigned dns_timeout_ms;   /* per-try resolver timeout (default 2000) */
+  unsigned dns_retries;      /* resolver tries per server (default 2) */
+  int use_builtin_resolver;  /* ignore DNS4 even when the firmware has it */
+};
+
+enum efinet_ipmethod {
+  EFINET_IP_KEEP = 0, /* use whatever the firmware has (DHCP by default on EDK2) */
+  EFINET_IP_DHCP,     /* (re)start DHCP and wait for an address */
+  EFINET_IP_STATIC,   /* set the given address */
+};
+
+struct efinet_ipconfig {
+  enum efinet_ipmethod method;
+  struct efisock_in_addr addr, mask, gateway;
+  struct efisock_in_addr dns[2];
+  unsigned ndns;
+  unsigned timeout_ms; /* 0: the instance's config_timeout_ms */
+};
+
+enum efinet_ipsource { EFINET_SRC_NONE, EFINET_SRC_IP4CONFIG2, EFINET_SRC_IP4CONFIG, EFINET_SRC_EXPLICIT };
+
+struct efinet_ipinfo {
+  struct efisock_in_addr addr, mask, gateway;
+  struct efisock_in_addr dns[4];
+  unsigned ndns;
+  enum efinet_ipsource source;
+  int has_tcp4, has_udp4, has_ip4config2, has_ip4config, has_dns4;
+};
+
+/* Counters fwnet regression-tests Poll frequency and throughput from. */
+struct efinet_stats {
+  uint64_t polls;            /* Poll() calls */
+  uint64_t polls_productive; /* ... after which some completion had arrived */
+  uint64_t waits;            /* WaitForEvent() calls (idle sleeps) */
+  uint64_t completions;      /* token notify callbacks */
+  uint64_t rx_posted, rx_completed, rx_bytes;
+  uint64_t tx_posted, tx_completed, tx_bytes;
+  uint64_t accepts, connects, resets;
+  uint64_t udp_dropped;      /* datagrams dropped, receive queue full */
+  uint64_t ticks;            /* 10 ms ticks seen (coarse clock) */
+};
+
+int efinet_open(efinet_t **out, const struct efinet_config *cfg); /* 0 or errno */
+void efinet_close(efinet_t *net); /* closes every socket, releases everything */
+int efinet_ip_configure(efinet_t *net, const struct efinet_ipconfig *cfg);
+int efinet_ip_info(efinet_t *net, struct efinet_ipinfo *out);
+int efinet_set_dns(efinet_t *net, const struct efisock_in_addr *servers, unsigned n);
+void efinet_set_poll_policy(efinet_t *net, enum efinet_poll_policy p);
+int efinet_get_stats(efinet_t *net, int fd, struct efinet_stats *out); /* fd -1: global */
+uint64_t efinet_ticks(efinet_t *net);
+void efinet_progress(efinet_t *net); /* run a safe point: gather completions, repost */
+
+/* ---- sockets ---- */
+int efisock_errno(efinet_t *net);
+int *efisock_errno_location(efinet_t *net);
+const char *efisock_strerror(int err);
+const char *efisock_errname(int err);
+
+int efisock_socket(efinet_t *net, int domain, int type, int protocol);
+int efisock_bind(efinet_t *net, int fd, const struct efisock_sockaddr *a, efisock_socklen_t len);
+int efisock_listen(efinet_t *net, int fd, int backlog);
+int efisock_accept(efinet_t *net, int fd, struct efisock_sockaddr *a, efisock_socklen_t *len);
+int efisock_connect(efinet_t *net, int fd, const struct efisock_sockaddr *a, efisock_socklen_t len);
+efisock_ssize_t efisock_send(efinet_t *net, int fd, const void *buf, size_t len, int flags);
+efisock_ssize_t efisock_recv(efinet_t *net, int fd, void *buf, size_t len, int flags);
+efisock_ssize_t efisock_sendto(efinet_t *net, int fd, const void *buf, size_t len, int flags,
+                               const struct efisock_sockaddr *to, efisock_socklen_t tolen);
+efisock_ssize_t efisock_recvfrom(efinet_t *net, int fd, void *buf, size_t len, int flags,
+                                 struct efisock_sockaddr *from, efisock_socklen_t *fromlen);
+int efisock_shutdown(efinet_t *net, int fd, int how);
+int efisock_close(efinet_t *net, int fd);
+int efisock_getsockname(efinet_t *net, int fd, struct efisock_sockaddr *a, efisock_socklen_t *len);
+int efisock_getpeername(efinet_t *net, int fd, struct efisock_sockaddr *a, efisock_socklen_t *len);
+int efisock_setsockopt(efinet_t *net, int fd, int level, int name, const void *val,
+                       efisock_socklen_t len);
+int efisock_getsockopt(efinet_t *net, int fd, int level, int name, void *val,
+                       efisock_socklen_t *len);
+int efisock_fcntl(efinet_t *net, int fd, int cmd, int arg);
+int efisock_select(efinet_t *net, int nfds, efisock_fd_set *r, efisock_fd_set *w,
+                   efisock_fd_set *e, struct efisock_timeval *timeout);
+int efisock_poll(efinet_t *net, struct efisock_pollfd *fds, unsigned nfds, int timeout_ms);
+
+/* ---- addresses and names ---- */
+uint16_t efisock_htons(uint16_t v);
+uint16_t efisock_ntohs(uint16_t v);
+uint32_t efisock_htonl(uint32_t v);
+uint32_t efisock_ntohl(uint32_t v);
+int efisock_inet_pton(int af, const char *src, void *dst);
+const char *efisock_inet_ntop(int af, const void *src, char *dst, efisock_socklen_t size);
+int efisock_getaddrinfo(efinet_t *net, const char *node, const char *service,
+                        const struct efisock_addrinfo *hints, struct efisock_addrinfo **res);
+void efisock_freeaddrinfo(efinet_t *net, struct efisock_addrinfo *res);
+const char *efisock_gai_strerror(int err);
+struct efisock_hostent *efisock_gethostbyname(efinet_t *net, const char *name);
+int efisock_h_errno(efinet_t *net);
+int efisock_getnameinfo(efinet_t *net, const struct efisock_sockaddr *sa, efisock_socklen_t salen,
+                        char *host, efisock_socklen_t hostlen, char *serv,
+                        efisock_socklen_t servlen, int flags);
+
+/* The errno for an EFI status returned by a network protocol (one table,
+ * efi-net/src/errno.c). EFI_CONNECTION_FIN maps to 0: end of stream. */
+int efisock_status_to_errno(EFI_STATUS s);
+const char *efisock_status_name(EFI_STATUS s);
+
+#endif

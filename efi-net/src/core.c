@@ -1,0 +1,418 @@
+/* The stack instance: NIC selection, tokens, safe points and the wait engine.
+ *
+ * Waiting. The firmware stack moves one frame per Poll(), and without Poll()
+ * one frame per 10 ms timer tick. en_wait() therefore polls while polling
+ * yields completions and, under the adaptive policy, falls back to sleeping in
+ * WaitForEvent (the CPU halts) once a spin budget of unproductive polls is
+ * spent. Every token notify and every 10 ms tick signals the wake event, so a
+ * sleep never outlasts one tick.
+ */
+#include "internal.h"
+
+static EFI_GUID tcp4_sb_guid = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID;
+static EFI_GUID udp4_sb_guid = EFI_UDP4_SERVICE_BINDING_PROTOCOL_GUID;
+static EFI_GUID dns4_sb_guid = EFI_DNS4_SERVICE_BINDING_PROTOCOL_GUID;
+static EFI_GUID ip4cfg2_guid = EFI_IP4_CONFIG2_PROTOCOL_GUID;
+static EFI_GUID ip4cfg_guid = EFI_IP4_CONFIG_PROTOCOL_GUID;
+static EFI_GUID rng_guid = EFI_RNG_PROTOCOL_GUID;
+
+/* ---- memory ---- */
+
+void *en_alloc(struct efinet *net, size_t n) {
+  void *p = NULL;
+  if (EFI_ERROR(net->bs->AllocatePool(EfiLoaderData, n ? n : 1, &p)) || !p) return NULL;
+  memset(p, 0, n);
+  return p;
+}
+
+void en_free(struct efinet *net, void *p) {
+  if (p) net->bs->FreePool(p);
+}
+
+int en_fail(struct efinet *net, int err) {
+  net->err = err;
+  return -1;
+}
+
+/* ---- default protocol source: the boot services' handle database ---- */
+
+static EFI_STATUS bs_locate(void *self, EFI_GUID *proto, UINTN *count, EFI_HANDLE **handles) {
+  struct efinet *net = self;
+  return net->bs->LocateHandleBuffer(ByProtocol, proto, NULL, count, handles);
+}
+
+static EFI_STATUS bs_get(void *self, EFI_HANDLE h, EFI_GUID *proto, void **iface) {
+  struct efinet *net = self;
+  return net->bs->OpenProtocol(h, proto, iface, net->image, NULL, EFI_OPEN_PROTOCOL_GET_PROTOCOL);
+}
+
+/* ---- tokens ---- */
+
+static VOID EFIAPI tok_notify(EFI_EVENT ev, VOID *ctx) {
+  (void)ev;
+  struct en_tok *t = ctx;
+  struct efinet *net = t->net;
+  t->done = 1;
+  net->completions++;
+  net->stats.completions++;
+  net->bs->SignalEvent(net->wake);
+}
+
+int en_tok_init(struct efinet *net, struct en_tok *t) {
+  memset(t, 0, sizeof(*t));
+  t->net = net;
+  EFI_STATUS s =
+      net->bs->CreateEvent(EVT_NOTIFY_SIGNAL, TPL_CALLBACK, tok_notify, t, &t->u.hdr.Event);
+  return EFI_ERROR(s) ? EFISOCK_ENOMEM : 0;
+}
+
+void en_tok_fini(struct efinet *net, struct en_tok *t) {
+  if (t->u.hdr.Event) net->bs->CloseEvent(t->u.hdr.Event);
+  t->u.hdr.Event = NULL;
+  t->posted = 0;
+}
+
+void en_tok_arm(struct en_tok *t) {
+  t->done = 0;
+  t->posted = 1;
+  t->u.hdr.Status = EFI_NOT_READY;
+}
+
+/* ---- children ---- */
+
+int en_child_create(struct efinet *net, EFI_SERVICE_BINDING_PROTOCOL *sb, EFI_GUID *guid,
+                    struct en_child *c) {
+  memset(c, 0, sizeof(*c));
+  if (!sb) return EFISOCK_ENETDOWN;
+  EFI_HANDLE h = NULL;
+  EFI_STATUS s = sb->CreateChild(sb, &h);
+  if (EFI_ERROR(s)) return efisock_status_to_errno(s);
+  void *proto = NULL;
+  s = net->src.get(net->src.self, h, guid, &proto);
+  if (EFI_ERROR(s) || !proto) {
+    sb->DestroyChild(sb, h);
+    return EFISOCK_ENETDOWN;
+  }
+  c->sb = sb;
+  c->handle = h;
+  c->proto = proto;
+  return 0;
+}
+
+void en_child_destroy(struct efinet *net, struct en_child *c) {
+  (void)net;
+  if (c->sb && c->handle) c->sb->DestroyChild(c->sb, c->handle);
+  memset(c, 0, sizeof(*c));
+}
+
+/* ---- descriptors ---- */
+
+int en_fd_alloc(struct efinet *net, struct en_sock *s) {
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++) {
+    if (!net->fds[i]) {
+      net->fds[i] = s;
+      s->fd = i + EFISOCK_FD_BASE;
+      return s->fd;
+    }
+  }
+  return -1;
+}
+
+struct en_sock *en_fd_get(struct efinet *net, int fd) {
+  int i = fd - EFISOCK_FD_BASE;
+  if (i < 0 || i >= EFISOCK_MAX_SOCKETS) return NULL;
+  return net->fds[i];
+}
+
+struct en_sock *en_sock_new(struct efinet *net, int type) {
+  struct en_sock *s = en_alloc(net, sizeof(*s));
+  if (!s) return NULL;
+  s->net = net;
+  s->fd = -1;
+  s->type = type;
+  s->local.sin_family = EFISOCK_AF_INET;
+  s->peer.sin_family = EFISOCK_AF_INET;
+  s->ops = type == EFISOCK_SOCK_STREAM ? &en_tcp_ops : &en_udp_ops;
+  int err = type == EFISOCK_SOCK_STREAM ? en_tcp_init(s) : en_udp_init(s);
+  if (err) {
+    en_free(net, s);
+    return NULL;
+  }
+  return s;
+}
+
+void en_sock_free(struct en_sock *s) {
+  s->ops->destroy(s);
+  en_free(s->net, s);
+}
+
+/* ---- randomness: firmware RNG when present, else a documented mix ---- */
+
+uint32_t en_random(struct efinet *net) {
+  /* xorshift64*; seeded once from EFI_RNG_PROTOCOL, or from the monotonic
+   * counter and the tick count when the firmware has no RNG. */
+  if (!net->rng) {
+    EFI_RNG_PROTOCOL *rng = NULL;
+    uint64_t seed = 0;
+    if (!EFI_ERROR(net->bs->LocateProtocol(&rng_guid, NULL, (void **)&rng)) && rng)
+      rng->GetRNG(rng, NULL, sizeof(seed), (UINT8 *)&seed);
+    if (!seed) {
+      UINT64 mono = 0;
+      net->bs->GetNextMonotonicCount(&mono);
+      seed = mono * 0x9e3779b97f4a7c15ull ^ net->ticks ^ (uint64_t)(uintptr_t)net;
+    }
+    net->rng = seed ? seed : 0x2545f4914f6cdd1dull;
+  }
+  net->rng ^= net->rng >> 12;
+  net->rng ^= net->rng << 25;
+  net->rng ^= net->rng >> 27;
+  return (uint32_t)((net->rng * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+/* ---- safe points ---- */
+
+void en_progress(struct efinet *net) {
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+    if (net->fds[i]) net->fds[i]->ops->progress(net->fds[i]);
+  /* Zombies: unlink before destroying, never while iterating past them. */
+  struct en_sock **pp = &net->zombies;
+  while (*pp) {
+    struct en_sock *z = *pp;
+    z->ops->progress(z);
+    if (z->ops->close(z)) {
+      *pp = z->next_zombie;
+      en_sock_free(z);
+    } else {
+      pp = &z->next_zombie;
+    }
+  }
+  /* Orphaned tokens (cancel unsupported): free once the firmware is done. */
+  for (unsigned i = 0; i < EN_ARRAY_SIZE(net->orphans); i++) {
+    struct en_tok *t = net->orphans[i];
+    if (t && t->done) {
+      en_tok_fini(net, t);
+      en_free(net, t);
+      net->orphans[i] = NULL;
+    }
+  }
+}
+
+void efinet_progress(efinet_t *net) { en_progress(net); }
+
+/* A protocol to Poll: prefer a socket with tokens in flight. */
+static void poll_once(struct efinet *net) {
+  struct en_sock *target = NULL;
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS && !target; i++) {
+    struct en_sock *s = net->fds[i];
+    if (s && s->child.proto) target = s;
+  }
+  if (!target)
+    for (struct en_sock *z = net->zombies; z && !target; z = z->next_zombie)
+      if (z->child.proto) target = z;
+  uint64_t before = net->completions;
+  if (target) {
+    if (target->type == EFISOCK_SOCK_STREAM)
+      ((EFI_TCP4_PROTOCOL *)target->child.proto)->Poll(target->child.proto);
+    else
+      ((EFI_UDP4_PROTOCOL *)target->child.proto)->Poll(target->child.proto);
+  }
+  /* Poll() may return EFI_NOT_READY or EFI_SUCCESS whatever it did (OVMF
+   * always says SUCCESS): productivity is judged by completions alone. */
+  en_count_poll(net, target, net->completions != before);
+}
+
+void en_count_poll(struct efinet *net, struct en_sock *s, bool productive) {
+  net->stats.polls++;
+  if (productive) net->stats.polls_productive++;
+  if (s) {
+    s->stats.polls++;
+    if (productive) s->stats.polls_productive++;
+  }
+}
+
+static bool has_poll_target(struct efinet *net) {
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+    if (net->fds[i] && net->fds[i]->child.proto) return true;
+  for (struct en_sock *z = net->zombies; z; z = z->next_zombie)
+    if (z->child.proto) return true;
+  return false;
+}
+
+int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeout_ms, bool forever) {
+  EFI_BOOT_SERVICES *bs = net->bs;
+  en_progress(net);
+  if (cond(arg)) return 0;
+  if (!forever && timeout_ms == 0) return EFISOCK_ETIMEDOUT;
+  if (!forever) bs->SetTimer(net->timer, TimerRelative, (UINT64)timeout_ms * 10000u);
+  unsigned spin_max = net->cfg.poll_spin_us / 5 ? net->cfg.poll_spin_us / 5 : 1;
+  unsigned budget = spin_max;
+  int rc = 0;
+  for (;;) {
+    enum efinet_poll_policy pol = net->cfg.poll_policy;
+    bool poll = has_poll_target(net) &&
+                (pol == EFINET_POLL_ALWAYS || (pol == EFINET_POLL_ADAPTIVE && budget > 0));
+    if (poll) {
+      uint64_t before = net->completions;
+      poll_once(net);
+      if (net->completions != before)
+        budget = spin_max; /* progress: keep polling at full rate */
+      else if (budget)
+        budget--;
+    } else {
+      EFI_EVENT evs[2] = {net->wake, net->timer};
+      UINTN idx = 0;
+      net->stats.waits++;
+      bs->WaitForEvent(forever ? 1 : 2, evs, &idx);
+      /* After a sleep poll briefly again; each idle cycle halves the spin so
+       * an idle wait settles at about one Poll per tick. */
+      spin_max = spin_max > 1 ? spin_max / 2 : 1;
+      budget = spin_max;
+    }
+    en_progress(net);
+    if (cond(arg)) break;
+    if (!forever && bs->CheckEvent(net->timer) == EFI_SUCCESS) {
+      rc = EFISOCK_ETIMEDOUT;
+      break;
+    }
+  }
+  if (!forever) bs->SetTimer(net->timer, TimerCancel, 0);
+  return rc;
+}
+
+static VOID EFIAPI tick_notify(EFI_EVENT ev, VOID *ctx) {
+  (void)ev;
+  struct efinet *net = ctx;
+  net->ticks++;
+  net->stats.ticks++;
+  net->bs->SignalEvent(net->wake);
+}
+
+uint64_t efinet_ticks(efinet_t *net) { return net->ticks; }
+
+/* ---- open / close ---- */
+
+static void *get_on_nic(struct efinet *net, EFI_GUID *g) {
+  void *p = NULL;
+  if (EFI_ERROR(net->src.get(net->src.self, net->nic, g, &p))) return NULL;
+  return p;
+}
+
+int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
+  if (!out || !cfg || !cfg->st || !cfg->st->BootServices) return EFISOCK_EINVAL;
+  EFI_BOOT_SERVICES *bs = cfg->st->BootServices;
+  struct efinet *net = NULL;
+  if (EFI_ERROR(bs->AllocatePool(EfiLoaderData, sizeof(*net), (void **)&net)) || !net)
+    return EFISOCK_ENOMEM;
+  memset(net, 0, sizeof(*net));
+  net->st = cfg->st;
+  net->bs = bs;
+  net->image = cfg->image;
+  net->cfg = *cfg;
+  if (cfg->source) {
+    net->src = *cfg->source;
+  } else {
+    net->src.locate = bs_locate;
+    net->src.get = bs_get;
+    net->src.self = net;
+  }
+  struct efinet_config *c = &net->cfg;
+  if (!c->poll_spin_us) c->poll_spin_us = 200;
+  if (!c->rx_tokens) c->rx_tokens = 4;
+  if (c->rx_tokens > EN_MAX_TOKENS) c->rx_tokens = EN_MAX_TOKENS;
+  if (!c->rx_token_size) c->rx_token_size = 16384;
+  if (!c->tx_tokens) c->tx_tokens = 4;
+  if (c->tx_tokens > EN_MAX_TOKENS) c->tx_tokens = EN_MAX_TOKENS;
+  if (!c->tx_token_size) c->tx_token_size = 32768;
+  if (!c->close_timeout_ms) c->close_timeout_ms = 5000;
+  if (!c->config_timeout_ms) c->config_timeout_ms = 10000;
+  if (!c->dns_timeout_ms) c->dns_timeout_ms = 2000;
+  if (!c->dns_retries) c->dns_retries = 2;
+
+  int err = EFISOCK_ENOMEM;
+  if (EFI_ERROR(bs->CreateEvent(0, 0, NULL, NULL, &net->wake))) goto fail;
+  if (EFI_ERROR(bs->CreateEvent(EVT_TIMER, 0, NULL, NULL, &net->timer))) goto fail;
+  if (EFI_ERROR(bs->CreateEvent(EVT_TIMER | EVT_NOTIFY_SIGNAL, TPL_CALLBACK, tick_notify, net,
+                                &net->tick)))
+    goto fail;
+  bs->SetTimer(net->tick, TimerPeriodic, EN_TICK_100NS);
+
+  /* One NIC handle, and every protocol from that same handle (the precedent
+   * took TCP4 and IP4Config from independently chosen handles). */
+  UINTN n = 0;
+  EFI_HANDLE *hs = NULL;
+  err = EFISOCK_ENETDOWN;
+  if (EFI_ERROR(net->src.locate(net->src.self, &tcp4_sb_guid, &n, &hs)) || n == 0) {
+    if (hs) bs->FreePool(hs);
+    goto fail;
+  }
+  if (cfg->nic_index >= n) {
+    bs->FreePool(hs);
+    err = EFISOCK_ENODEV;
+    goto fail;
+  }
+  net->nic = hs[cfg->nic_index];
+  bs->FreePool(hs);
+  net->tcp4_sb = get_on_nic(net, &tcp4_sb_guid);
+  net->udp4_sb = get_on_nic(net, &udp4_sb_guid);
+  net->dns4_sb = get_on_nic(net, &dns4_sb_guid);
+  net->ip4cfg2 = get_on_nic(net, &ip4cfg2_guid);
+  if (!net->ip4cfg2) net->ip4cfg = get_on_nic(net, &ip4cfg_guid);
+  en_ip_discover(net);
+  *out = net;
+  return 0;
+fail:
+  if (net->tick) bs->CloseEvent(net->tick);
+  if (net->timer) bs->CloseEvent(net->timer);
+  if (net->wake) bs->CloseEvent(net->wake);
+  bs->FreePool(net);
+  return err;
+}
+
+static bool no_zombies(void *a) { return ((struct efinet *)a)->zombies == NULL; }
+
+void efinet_close(efinet_t *net) {
+  if (!net) return;
+  EFI_BOOT_SERVICES *bs = net->bs;
+  /* Close every descriptor gracefully, give the closes a bounded time to
+   * finish, then abort whatever is left. */
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+    if (net->fds[i]) efisock_close(net, i + EFISOCK_FD_BASE);
+  if (net->zombies) {
+    en_wait(net, no_zombies, net, net->cfg.close_timeout_ms, false);
+  }
+  while (net->zombies) {
+    struct en_sock *z = net->zombies;
+    net->zombies = z->next_zombie;
+    z->u.tcp.aborting = true;
+    en_sock_free(z);
+  }
+  for (unsigned i = 0; i < EN_ARRAY_SIZE(net->orphans); i++) {
+    if (net->orphans[i]) {
+      en_tok_fini(net, net->orphans[i]);
+      en_free(net, net->orphans[i]);
+      net->orphans[i] = NULL;
+    }
+  }
+  en_ip_release(net);
+  bs->SetTimer(net->tick, TimerCancel, 0);
+  bs->CloseEvent(net->tick);
+  bs->CloseEvent(net->timer);
+  bs->CloseEvent(net->wake);
+  bs->FreePool(net);
+}
+
+void efinet_set_poll_policy(efinet_t *net, enum efinet_poll_policy p) { net->cfg.poll_policy = p; }
+
+int efinet_get_stats(efinet_t *net, int fd, struct efinet_stats *out) {
+  if (fd < 0) {
+    *out = net->stats;
+    return 0;
+  }
+  struct en_sock *s = en_fd_get(net, fd);
+  if (!s) return en_fail(net, EFISOCK_EBADF);
+  *out = s->stats;
+  return 0;
+}
+
+int efisock_errno(efinet_t *net) { return net->err; }
+int *efisock_errno_location(efinet_t *net) { return &net->err; }

@@ -1,0 +1,266 @@
+/* efi-net internals: the stack context, tokens, and the socket object.
+ *
+ * Completion model. Every firmware token lives inside an en_tok, and every
+ * en_tok has its own event whose notify function does exactly two things:
+ * set tok->done and signal the stack's wake event. Nothing is queued, nothing
+ * is allocated, so no completion can be lost: the "queue" is the set of
+ * tokens, bounded by construction. Socket state changes only at safe points
+ * (en_progress), which scan for done tokens in posting order, so completions
+ * signalled out of order (a quirk) are still consumed in the order the
+ * firmware filled them.
+ */
+#ifndef EFINET_INTERNAL_H
+#define EFINET_INTERNAL_H
+
+#include <stdbool.h>
+#include "efisock/socket.h"
+
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+
+#define EN_MAX_TOKENS 16
+#define EN_TICK_100NS 100000u /* 10 ms coarse clock */
+#define EN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct efinet;
+struct en_sock;
+
+/* The header every completion token type starts with. */
+struct en_tokhdr {
+  EFI_EVENT Event;
+  EFI_STATUS Status;
+};
+
+struct en_tok {
+  union {
+    struct en_tokhdr hdr;
+    EFI_TCP4_IO_TOKEN io;
+    EFI_TCP4_CONNECTION_TOKEN conn;
+    EFI_TCP4_LISTEN_TOKEN listen;
+    EFI_TCP4_CLOSE_TOKEN close;
+    EFI_UDP4_COMPLETION_TOKEN udp;
+    EFI_DNS4_COMPLETION_TOKEN dns;
+  } u;
+  struct efinet *net;
+  volatile uint8_t done; /* written only by the notify function */
+  uint8_t posted;        /* handed to firmware, completion not yet consumed */
+};
+
+int en_tok_init(struct efinet *net, struct en_tok *t);
+void en_tok_fini(struct efinet *net, struct en_tok *t); /* closes the event */
+void en_tok_arm(struct en_tok *t);                      /* before handing to firmware */
+static inline bool en_tok_complete(const struct en_tok *t) { return t->posted && t->done; }
+
+/* A network service reached through a service binding: one child. */
+struct en_child {
+  EFI_SERVICE_BINDING_PROTOCOL *sb;
+  EFI_HANDLE handle;
+  void *proto;
+};
+
+struct en_sock_ops {
+  int (*bind)(struct en_sock *s, const struct efisock_sockaddr_in *a);
+  int (*listen)(struct en_sock *s, int backlog);
+  int (*accept)(struct en_sock *s, struct en_sock **out);
+  int (*connect)(struct en_sock *s, const struct efisock_sockaddr_in *a);
+  efisock_ssize_t (*send)(struct en_sock *s, const void *buf, size_t len, int flags,
+                          const struct efisock_sockaddr_in *to);
+  efisock_ssize_t (*recv)(struct en_sock *s, void *buf, size_t len, int flags,
+                          struct efisock_sockaddr_in *from);
+  int (*shutdown)(struct en_sock *s, int how);
+  /* Start closing. Returns true when the socket can be destroyed now,
+   * false when it must linger (graceful close in progress). */
+  bool (*close)(struct en_sock *s);
+  void (*progress)(struct en_sock *s); /* consume completions, repost tokens */
+  unsigned (*poll_mask)(struct en_sock *s);
+  void (*destroy)(struct en_sock *s); /* abort, release every resource */
+  int (*sockname)(struct en_sock *s, struct efisock_sockaddr_in *out);
+};
+
+struct en_rxbuf {
+  struct en_tok tok;
+  EFI_TCP4_RECEIVE_DATA rxd;
+  uint8_t *buf;
+  uint32_t len, off; /* valid data [off, len) once complete */
+  uint8_t state;     /* EN_RX_FREE, EN_RX_POSTED, EN_RX_DATA */
+};
+enum { EN_RX_FREE, EN_RX_POSTED, EN_RX_DATA };
+
+struct en_txbuf {
+  struct en_tok tok;
+  EFI_TCP4_TRANSMIT_DATA txd;
+  uint8_t *buf;
+};
+
+enum en_tcp_state {
+  EN_TCP_NEW,        /* no connection yet */
+  EN_TCP_CONNECTING, /* Connect token outstanding */
+  EN_TCP_CONNECTED,
+  EN_TCP_LISTEN,
+  EN_TCP_CLOSED, /* failed, reset or closed: no more I/O */
+};
+
+struct en_tcp {
+  enum en_tcp_state state;
+  bool configured;
+  bool rd_eof;   /* FIN received (after buffered data) */
+  bool rd_shut;  /* shutdown(SHUT_RD) */
+  bool wr_shut;  /* Close() issued: no more sends */
+  bool aborting; /* destroy by abort, not graceful */
+  bool closing_zombie; /* close() called: lingering until the firmware closes */
+  struct en_tok conn_tok;
+  struct en_tok close_tok;
+  struct en_rxbuf rx[EN_MAX_TOKENS];
+  unsigned nrx, rx_read, rx_post; /* ring: read oldest, post next free in order */
+  struct en_txbuf tx[EN_MAX_TOKENS];
+  unsigned ntx;
+  /* listening */
+  struct en_tok listen_tok;
+  struct en_sock *acq[EN_MAX_TOKENS * 4];
+  unsigned acq_head, acq_len, backlog;
+  uint64_t close_deadline; /* in ticks */
+};
+
+struct en_dgram {
+  struct en_dgram *next;
+  struct efisock_sockaddr_in from;
+  uint32_t len;
+  uint8_t data[];
+};
+
+struct en_udp {
+  bool configured, connected;
+  struct en_tok rx_tok;
+  struct en_tok tx_tok[EN_MAX_TOKENS];
+  EFI_UDP4_TRANSMIT_DATA txd[EN_MAX_TOKENS];
+  EFI_UDP4_SESSION_DATA txsess[EN_MAX_TOKENS];
+  uint8_t *txbuf[EN_MAX_TOKENS];
+  unsigned ntx;
+  struct en_dgram *q_head, *q_tail;
+  uint32_t q_bytes;
+};
+
+struct en_sock {
+  const struct en_sock_ops *ops;
+  struct efinet *net;
+  struct en_sock *next_zombie;
+  int fd;
+  int type;
+  bool nonblock, reuseaddr, keepalive, nodelay, bound, rcvbuf_set;
+  int so_error; /* errno, cleared by SO_ERROR */
+  unsigned rcvtimeo_ms, sndtimeo_ms; /* 0: forever */
+  unsigned rcvbuf, sndbuf;
+  struct efisock_sockaddr_in local, peer;
+  struct en_child child;
+  struct efinet_stats stats;
+  union {
+    struct en_tcp tcp;
+    struct en_udp udp;
+  } u;
+};
+
+struct efinet {
+  EFI_HANDLE image;
+  EFI_SYSTEM_TABLE *st;
+  EFI_BOOT_SERVICES *bs;
+  struct efinet_fwsource src;
+  struct efinet_config cfg;
+  int err; /* errno of the last failed call */
+  int h_err;
+
+  /* the NIC: every protocol below comes from this one handle */
+  EFI_HANDLE nic;
+  EFI_SERVICE_BINDING_PROTOCOL *tcp4_sb, *udp4_sb, *dns4_sb;
+  EFI_IP4_CONFIG2_PROTOCOL *ip4cfg2;
+  EFI_IP4_CONFIG_PROTOCOL *ip4cfg;
+
+  /* learned address configuration */
+  bool have_addr, explicit_addr;
+  enum efinet_ipsource ipsource;
+  EFI_IPv4_ADDRESS addr, mask, gateway;
+  EFI_IPv4_ADDRESS dns[4];
+  unsigned ndns;
+  bool dns_overridden;
+
+  /* events: wake (signalled by every token notify), a deadline timer, a tick */
+  EFI_EVENT wake, timer, tick;
+  volatile uint64_t ticks;
+  volatile uint64_t completions;
+  uint64_t seen_completions;
+
+  struct en_sock *fds[EFISOCK_MAX_SOCKETS];
+  struct en_sock *zombies; /* closed by the program, still closing in firmware */
+  struct en_tok *orphans[8]; /* tokens that could not be cancelled (DNS4) */
+  struct efinet_stats stats;
+
+  struct efisock_hostent hent;
+  char hent_name[256];
+  char *hent_addrs[9];
+  struct efisock_in_addr hent_addrv[8];
+  char *hent_aliases[1];
+  uint64_t rng;
+};
+
+/* core.c */
+void *en_alloc(struct efinet *net, size_t n); /* zeroed pool memory */
+void en_free(struct efinet *net, void *p);
+int en_fail(struct efinet *net, int err); /* sets errno, returns -1 */
+void en_progress(struct efinet *net);
+/* Block until cond(arg) holds or the deadline passes. Polls the firmware
+ * through poll_proto per the poll policy. Returns 0, or ETIMEDOUT. */
+int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeout_ms, bool forever);
+void en_count_poll(struct efinet *net, struct en_sock *s, bool productive);
+uint32_t en_random(struct efinet *net);
+
+int en_child_create(struct efinet *net, EFI_SERVICE_BINDING_PROTOCOL *sb, EFI_GUID *guid,
+                    struct en_child *c);
+void en_child_destroy(struct efinet *net, struct en_child *c);
+
+int en_fd_alloc(struct efinet *net, struct en_sock *s);
+struct en_sock *en_fd_get(struct efinet *net, int fd);
+struct en_sock *en_sock_new(struct efinet *net, int type);
+void en_sock_free(struct en_sock *s);
+
+/* ipconfig.c */
+int en_ip_discover(struct efinet *net);               /* read what firmware has */
+int en_ip_wait_addr(struct efinet *net, unsigned ms); /* wait for a usable address */
+void en_ip_release(struct efinet *net);
+
+/* tcp.c / udp.c */
+extern const struct en_sock_ops en_tcp_ops, en_udp_ops;
+int en_tcp_init(struct en_sock *s);
+int en_udp_init(struct en_sock *s);
+int en_tcp_open_child(struct en_sock *s);
+/* socket ops return a positive errno; send/recv return -errno on failure */
+/* Apply efi-net's workarounds for TCP4/UDP4 Configure (quirks 1, 2, 6). */
+EFI_STATUS en_configure_retry(struct efinet *net, void *cfgdata, bool udp, void *proto);
+void en_add_default_route(struct efinet *net, void *proto, bool udp);
+
+/* select.c */
+unsigned en_sock_poll_mask(struct en_sock *s);
+
+/* helpers */
+static inline uint32_t en_ip_u32(const EFI_IPv4_ADDRESS *a) {
+  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 |
+         a->Addr[3];
+}
+static inline EFI_IPv4_ADDRESS en_u32_ip(uint32_t v) {
+  EFI_IPv4_ADDRESS a = {{(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v}};
+  return a;
+}
+/* sin_addr (network order in memory) <-> EFI address (bytes in order) */
+static inline EFI_IPv4_ADDRESS en_sin_ip(const struct efisock_in_addr *a) {
+  EFI_IPv4_ADDRESS r;
+  memcpy(r.Addr, &a->s_addr, 4);
+  return r;
+}
+static inline struct efisock_in_addr en_ip_sin(const EFI_IPv4_ADDRESS *a) {
+  struct efisock_in_addr r;
+  memcpy(&r.s_addr, a->Addr, 4);
+  return r;
+}
+
+#endif

@@ -1,0 +1,740 @@
+/* SOCK_STREAM over EFI_TCP4: one TCP4 child per socket.
+ *
+ * Receive: up to rx_tokens Receive tokens stay posted in a ring; completed
+ * tokens hold their data until recv() consumes it, then are reposted. So
+ * readiness is known without peeking, data is copied once, and a program
+ * that stops reading stops reposting, which closes the TCP window as it should.
+ * Completions are consumed in posting order whatever order they were
+ * signalled in.
+ *
+ * Send: send() copies into a free Transmit token (the token's buffer must
+ * outlive the call; Transmit completes only on ACK). tx_tokens x
+ * tx_token_size is the socket's send buffer; no other layer buffers.
+ *
+ * Close: a graceful Close() token, then the socket lingers as a zombie that
+ * every safe point progresses, with a deadline after which it is aborted.
+ * Teardown order: Configure(NULL) (firmware lets go of every token),
+ * DestroyChild, then events closed and buffers freed.
+ */
+#include "internal.h"
+
+static EFI_GUID tcp4_guid = EFI_TCP4_PROTOCOL_GUID;
+
+static EFI_TCP4_PROTOCOL *P(struct en_sock *s) { return s->child.proto; }
+
+enum { EN_RX_EOF = 3, EN_RX_ERR = 4 };
+
+int en_tcp_init(struct en_sock *s) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  int err = 0;
+  t->nrx = net->cfg.rx_tokens;
+  t->ntx = net->cfg.tx_tokens;
+  err |= en_tok_init(net, &t->conn_tok);
+  err |= en_tok_init(net, &t->close_tok);
+  err |= en_tok_init(net, &t->listen_tok);
+  for (unsigned i = 0; i < t->nrx; i++) err |= en_tok_init(net, &t->rx[i].tok);
+  for (unsigned i = 0; i < t->ntx; i++) err |= en_tok_init(net, &t->tx[i].tok);
+  s->sndbuf = t->ntx * net->cfg.tx_token_size;
+  s->rcvbuf = t->nrx * net->cfg.rx_token_size;
+  return err ? EFISOCK_ENOMEM : 0;
+}
+
+/* Buffers only for sockets that carry data (not for listeners). */
+static int alloc_io(struct en_sock *s) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  for (unsigned i = 0; i < t->nrx; i++)
+    if (!t->rx[i].buf && !(t->rx[i].buf = en_alloc(net, net->cfg.rx_token_size)))
+      return EFISOCK_ENOMEM;
+  for (unsigned i = 0; i < t->ntx; i++)
+    if (!t->tx[i].buf && !(t->tx[i].buf = en_alloc(net, net->cfg.tx_token_size)))
+      return EFISOCK_ENOMEM;
+  return 0;
+}
+
+/* Keep Receive tokens posted, in ring order, while the stream is open. */
+static void post_rx(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  struct efinet *net = s->net;
+  if (t->state != EN_TCP_CONNECTED || t->rd_shut) return;
+  while (t->rx[t->rx_post].state == EN_RX_FREE && t->rx[t->rx_post].buf) {
+    /* Nothing after end of stream or an error. */
+    unsigned prev = (t->rx_post + t->nrx - 1) % t->nrx;
+    if (t->rx[prev].state == EN_RX_EOF || t->rx[prev].state == EN_RX_ERR) return;
+    struct en_rxbuf *r = &t->rx[t->rx_post];
+    r->rxd.UrgentFlag = FALSE;
+    r->rxd.DataLength = net->cfg.rx_token_size;
+    r->rxd.FragmentCount = 1;
+    r->rxd.FragmentTable[0].FragmentLength = net->cfg.rx_token_size;
+    r->rxd.FragmentTable[0].FragmentBuffer = r->buf;
+    r->tok.u.io.Packet.RxData = &r->rxd;
+    en_tok_arm(&r->tok);
+    EFI_STATUS st = P(s)->Receive(P(s), &r->tok.u.io);
+    if (st == EFI_SUCCESS) {
+      r->state = EN_RX_POSTED;
+      s->stats.rx_posted++;
+      net->stats.rx_posted++;
+    } else {
+      r->tok.posted = 0;
+      if (st == EFI_CONNECTION_FIN || st == EFI_NOT_STARTED) {
+        r->state = EN_RX_EOF; /* the stream ended before this token */
+      } else if (st == EFI_CONNECTION_RESET) {
+        r->state = EN_RX_ERR;
+        if (!s->so_error) s->so_error = EFISOCK_ECONNRESET;
+      } else {
+        return; /* transient (EFI_NOT_READY, resources): try at the next safe point */
+      }
+    }
+    t->rx_post = (t->rx_post + 1) % t->nrx;
+  }
+}
+
+static void fill_names(struct en_sock *s) {
+  EFI_TCP4_CONFIG_DATA cd;
+  EFI_TCP4_CONNECTION_STATE st;
+  memset(&cd, 0, sizeof(cd));
+  if (EFI_ERROR(P(s)->GetModeData(P(s), &st, &cd, NULL, NULL, NULL))) return;
+  EFI_IPv4_ADDRESS local = cd.AccessPoint.StationAddress;
+  if (en_ip_u32(&local) == 0) local = s->net->addr;
+  s->local.sin_addr = en_ip_sin(&local);
+  s->local.sin_port = efisock_htons(cd.AccessPoint.StationPort);
+  if (en_ip_u32(&cd.AccessPoint.RemoteAddress)) {
+    s->peer.sin_addr = en_ip_sin(&cd.AccessPoint.RemoteAddress);
+    s->peer.sin_port = efisock_htons(cd.AccessPoint.RemotePort);
+  }
+}
+
+static void became_connected(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  t->state = EN_TCP_CONNECTED;
+  fill_names(s);
+  if (alloc_io(s)) {
+    s->so_error = EFISOCK_ENOMEM;
+    t->state = EN_TCP_CLOSED;
+    t->aborting = true;
+    return;
+  }
+  post_rx(s);
+}
+
+static int connect_status_errno(EFI_STATUS st) {
+  /* A RST answering our SYN is a refusal, however the firmware names it. */
+  if (st == EFI_CONNECTION_RESET) return EFISOCK_ECONNREFUSED;
+  int e = efisock_status_to_errno(st);
+  return e ? e : EFISOCK_ECONNREFUSED;
+}
+
+static void accept_one(struct en_sock *ls) {
+  struct efinet *net = ls->net;
+  struct en_tcp *lt = &ls->u.tcp;
+  EFI_HANDLE h = lt->listen_tok.u.listen.NewChildHandle;
+  struct en_sock *ns = en_sock_new(net, EFISOCK_SOCK_STREAM);
+  void *proto = NULL;
+  if (!ns || EFI_ERROR(net->src.get(net->src.self, h, &tcp4_guid, &proto)) || !proto) {
+    /* Cannot take it: abort the firmware's child so it is not leaked. */
+    if (ns) en_sock_free(ns);
+    if (!EFI_ERROR(net->src.get(net->src.self, h, &tcp4_guid, &proto)) && proto)
+      ((EFI_TCP4_PROTOCOL *)proto)->Configure(proto, NULL);
+    net->tcp4_sb->DestroyChild(net->tcp4_sb, h);
+    return;
+  }
+  ns->child.sb = net->tcp4_sb;
+  ns->child.handle = h;
+  ns->child.proto = proto;
+  ns->u.tcp.configured = true;
+  ns->bound = true;
+  became_connected(ns);
+  unsigned slot = (lt->acq_head + lt->acq_len) % EN_ARRAY_SIZE(lt->acq);
+  lt->acq[slot] = ns;
+  lt->acq_len++;
+  ls->stats.accepts++;
+  net->stats.accepts++;
+}
+
+static void post_accept(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  if (t->state != EN_TCP_LISTEN || t->listen_tok.posted || t->acq_len >= t->backlog) return;
+  en_tok_arm(&t->listen_tok);
+  t->listen_tok.u.listen.NewChildHandle = NULL;
+  if (EFI_ERROR(P(s)->Accept(P(s), &t->listen_tok.u.listen))) t->listen_tok.posted = 0;
+}
+
+static void tcp_progress(struct en_sock *s) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  if (en_tok_complete(&t->conn_tok)) {
+    t->conn_tok.posted = 0;
+    EFI_STATUS st = t->conn_tok.u.hdr.Status;
+    if (st == EFI_SUCCESS && t->state == EN_TCP_CONNECTING) {
+      became_connected(s);
+    } else if (t->state == EN_TCP_CONNECTING) {
+      s->so_error = connect_status_errno(st);
+      t->state = EN_TCP_CLOSED;
+    }
+  }
+  /* Receive completions: mark each; reading follows ring (posting) order. */
+  for (unsigned i = 0; i < t->nrx; i++) {
+    struct en_rxbuf *r = &t->rx[i];
+    if (r->state != EN_RX_POSTED || !en_tok_complete(&r->tok)) continue;
+    r->tok.posted = 0;
+    EFI_STATUS st = r->tok.u.hdr.Status;
+    s->stats.rx_completed++;
+    net->stats.rx_completed++;
+    if (st == EFI_SUCCESS) {
+      r->len = r->rxd.DataLength;
+      r->off = 0;
+      r->state = EN_RX_DATA;
+      s->stats.rx_bytes += r->len;
+      net->stats.rx_bytes += r->len;
+      if (r->len == 0) r->state = EN_RX_FREE; /* nothing delivered; repost */
+    } else if (st == EFI_CONNECTION_FIN) {
+      r->state = EN_RX_EOF;
+    } else if (st == EFI_ABORTED) {
+      r->state = EN_RX_FREE;
+    } else {
+      r->state = EN_RX_ERR;
+      if (!s->so_error) s->so_error = efisock_status_to_errno(st);
+      if (st == EFI_CONNECTION_RESET) {
+        s->stats.resets++;
+        net->stats.resets++;
+      }
+    }
+  }
+  for (unsigned i = 0; i < t->ntx; i++) {
+    struct en_txbuf *x = &t->tx[i];
+    if (!en_tok_complete(&x->tok)) continue;
+    x->tok.posted = 0;
+    s->stats.tx_completed++;
+    net->stats.tx_completed++;
+    EFI_STATUS st = x->tok.u.hdr.Status;
+    if (st != EFI_SUCCESS && st != EFI_ABORTED && !s->so_error)
+      s->so_error = efisock_status_to_errno(st);
+  }
+  if (en_tok_complete(&t->listen_tok)) {
+    t->listen_tok.posted = 0;
+    if (t->listen_tok.u.hdr.Status == EFI_SUCCESS) accept_one(s);
+  }
+  if (en_tok_complete(&t->close_tok)) t->close_tok.posted = 0; /* close_done stays visible via done */
+  if (t->closing_zombie) {
+    /* A closing socket discards what still arrives, so the window stays
+     * open and the peer's FIN can get through. */
+    while (t->rx[t->rx_read].state == EN_RX_DATA) {
+      t->rx[t->rx_read].state = EN_RX_FREE;
+      t->rx_read = (t->rx_read + 1) % t->nrx;
+    }
+  }
+  post_rx(s);
+  post_accept(s);
+}
+
+/* ---- configuration ---- */
+
+static void fill_options(struct en_sock *s, EFI_TCP4_OPTION *o, unsigned backlog) {
+  memset(o, 0, sizeof(*o));
+  o->ReceiveBufferSize = s->rcvbuf > 0x40000 ? s->rcvbuf : 0x40000;
+  o->SendBufferSize = 0x40000;
+  o->MaxSynBackLog = backlog ? backlog : 5;
+  o->ConnectionTimeout = s->sndtimeo_ms ? (s->sndtimeo_ms + 999) / 1000 : 0;
+  o->DataRetries = 12;
+  o->FinTimeout = 2;
+  o->TimeWaitTimeout = 2;
+  o->KeepAliveProbes = s->keepalive ? 9 : 0;
+  o->KeepAliveTime = 7200;
+  o->KeepAliveInterval = 75;
+  o->EnableNagle = s->nodelay ? FALSE : TRUE;
+  o->EnableTimeStamp = FALSE;
+  o->EnableWindowScaling = TRUE;
+  o->EnableSelectiveAck = FALSE;
+  o->EnablePathMtuDiscovery = FALSE;
+}
+
+static int tcp_configure(struct en_sock *s, bool active, const struct efisock_sockaddr_in *remote,
+                         unsigned backlog) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  EFI_TCP4_CONFIG_DATA cd;
+  EFI_TCP4_OPTION opt;
+  memset(&cd, 0, sizeof(cd));
+  cd.TimeToLive = 64;
+  cd.AccessPoint.StationAddress = en_sin_ip(&s->local.sin_addr);
+  cd.AccessPoint.StationPort = efisock_ntohs(s->local.sin_port);
+  if (remote) {
+    cd.AccessPoint.RemoteAddress = en_sin_ip(&remote->sin_addr);
+    cd.AccessPoint.RemotePort = efisock_ntohs(remote->sin_port);
+  }
+  cd.AccessPoint.ActiveFlag = active ? TRUE : FALSE;
+  bool want_opts = !active || s->keepalive || s->nodelay || s->rcvbuf_set || s->sndtimeo_ms;
+  if (want_opts) {
+    fill_options(s, &opt, backlog);
+    cd.ControlOption = &opt;
+  }
+  EFI_STATUS st = en_configure_retry(net, &cd, false, P(s));
+  if (st == EFI_UNSUPPORTED && cd.ControlOption) {
+    /* Some control option is not supported: go without (documented). */
+    cd.ControlOption = NULL;
+    st = en_configure_retry(net, &cd, false, P(s));
+  }
+  if (EFI_ERROR(st)) {
+    if (st == EFI_ACCESS_DENIED || st == EFI_IP_ADDRESS_CONFLICT) return EFISOCK_EADDRINUSE;
+    if (st == EFI_INVALID_PARAMETER && !active) return EFISOCK_EADDRNOTAVAIL;
+    return efisock_status_to_errno(st);
+  }
+  t->configured = true;
+  en_add_default_route(net, P(s), false);
+  return 0;
+}
+
+static void tcp_unconfigure(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  if (t->configured && P(s)) P(s)->Configure(P(s), NULL);
+  t->configured = false;
+}
+
+/* ---- operations ---- */
+
+static bool port_in_use(struct en_sock *s, uint16_t port) {
+  struct efinet *net = s->net;
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++) {
+    struct en_sock *o = net->fds[i];
+    if (o && o != s && o->type == EFISOCK_SOCK_STREAM && o->bound && o->local.sin_port == port)
+      return true;
+  }
+  return false;
+}
+
+/* SO_REUSEADDR (documented meaning): EFI has no such option, and a port
+ * stays taken until the old TCP4 child is destroyed (quirk 9). With it set,
+ * bind() aborts closing (zombie) sockets that hold the port; without it,
+ * such a port gives EADDRINUSE, as a port in TIME_WAIT does on Linux. */
+static int reclaim_port(struct en_sock *s, uint16_t port) {
+  struct efinet *net = s->net;
+  struct en_sock **pp = &net->zombies;
+  int found = 0;
+  while (*pp) {
+    struct en_sock *z = *pp;
+    if (z->type == EFISOCK_SOCK_STREAM && z->local.sin_port == port) {
+      found = 1;
+      if (s->reuseaddr) {
+        *pp = z->next_zombie;
+        z->u.tcp.aborting = true;
+        en_sock_free(z);
+        continue;
+      }
+    }
+    pp = &z->next_zombie;
+  }
+  return found && !s->reuseaddr ? EFISOCK_EADDRINUSE : 0;
+}
+
+static int tcp_bind(struct en_sock *s, const struct efisock_sockaddr_in *a) {
+  if (s->bound || s->u.tcp.state != EN_TCP_NEW) return EFISOCK_EINVAL;
+  if (a->sin_addr.s_addr && s->net->have_addr &&
+      a->sin_addr.s_addr != en_ip_sin(&s->net->addr).s_addr)
+    return EFISOCK_EADDRNOTAVAIL;
+  if (a->sin_port) {
+    if (port_in_use(s, a->sin_port)) return EFISOCK_EADDRINUSE;
+    int e = reclaim_port(s, a->sin_port);
+    if (e) return e;
+  }
+  s->local.sin_addr = a->sin_addr;
+  s->local.sin_port = a->sin_port;
+  s->bound = true;
+  return 0;
+}
+
+static int tcp_listen(struct en_sock *s, int backlog) {
+  struct en_tcp *t = &s->u.tcp;
+  unsigned max = EN_ARRAY_SIZE(t->acq);
+  unsigned b = backlog < 1 ? 1 : (unsigned)backlog > max ? max : (unsigned)backlog;
+  if (t->state == EN_TCP_LISTEN) {
+    t->backlog = b;
+    return 0;
+  }
+  if (t->state != EN_TCP_NEW) return EFISOCK_EINVAL;
+  int e = tcp_configure(s, false, NULL, b);
+  if (e) return e;
+  t->backlog = b;
+  t->state = EN_TCP_LISTEN;
+  s->bound = true;
+  fill_names(s);
+  post_accept(s);
+  return 0;
+}
+
+struct sock_cond {
+  struct en_sock *s;
+};
+
+static bool accept_ready(void *a) { return ((struct en_sock *)a)->u.tcp.acq_len > 0; }
+
+static int tcp_accept(struct en_sock *s, struct en_sock **out) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  if (t->state != EN_TCP_LISTEN) return EFISOCK_EINVAL;
+  tcp_progress(s);
+  if (!t->acq_len) {
+    if (s->nonblock) return EFISOCK_EAGAIN;
+    int e = en_wait(net, accept_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0);
+    if (e) return EFISOCK_EAGAIN;
+  }
+  *out = t->acq[t->acq_head];
+  t->acq_head = (t->acq_head + 1) % EN_ARRAY_SIZE(t->acq);
+  t->acq_len--;
+  post_accept(s);
+  return 0;
+}
+
+static bool connect_done(void *a) {
+  struct en_sock *s = a;
+  return s->u.tcp.state != EN_TCP_CONNECTING;
+}
+
+static int tcp_connect(struct en_sock *s, const struct efisock_sockaddr_in *a) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  switch (t->state) {
+  case EN_TCP_CONNECTING:
+    return EFISOCK_EALREADY;
+  case EN_TCP_CONNECTED:
+  case EN_TCP_LISTEN:
+    return EFISOCK_EISCONN;
+  case EN_TCP_CLOSED:
+    /* A failed connect leaves the socket reusable, as on Linux. */
+    tcp_unconfigure(s);
+    t->state = EN_TCP_NEW;
+    break;
+  case EN_TCP_NEW:
+    break;
+  }
+  if (a->sin_addr.s_addr == 0 || a->sin_port == 0) return EFISOCK_ECONNREFUSED;
+  int e = tcp_configure(s, true, a, 0);
+  if (e) return e;
+  s->peer = *a;
+  en_tok_arm(&t->conn_tok);
+  EFI_STATUS st = P(s)->Connect(P(s), &t->conn_tok.u.conn);
+  if (EFI_ERROR(st)) {
+    t->conn_tok.posted = 0;
+    tcp_unconfigure(s);
+    if (st == EFI_ACCESS_DENIED) return EFISOCK_EISCONN;
+    return connect_status_errno(st);
+  }
+  t->state = EN_TCP_CONNECTING;
+  s->bound = true;
+  s->stats.connects++;
+  net->stats.connects++;
+  if (s->nonblock) {
+    tcp_progress(s);
+    return t->state == EN_TCP_CONNECTED ? 0 : EFISOCK_EINPROGRESS;
+  }
+  /* Like Linux, SO_SNDTIMEO bounds a blocking connect: EINPROGRESS after. */
+  if (en_wait(net, connect_done, s, s->sndtimeo_ms, s->sndtimeo_ms == 0))
+    return EFISOCK_EINPROGRESS;
+  if (t->state == EN_TCP_CONNECTED) return 0;
+  e = s->so_error ? s->so_error : EFISOCK_ECONNREFUSED;
+  s->so_error = 0;
+  return e;
+}
+
+static bool rx_head_ready(void *a) {
+  struct en_sock *s = a;
+  struct en_tcp *t = &s->u.tcp;
+  uint8_t st = t->rx[t->rx_read].state;
+  return st == EN_RX_DATA || st == EN_RX_EOF || st == EN_RX_ERR || t->state != EN_TCP_CONNECTED ||
+         t->rd_shut;
+}
+
+static efisock_ssize_t tcp_recv(struct en_sock *s, void *buf, size_t len, int flags,
+                                struct efisock_sockaddr_in *from) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  bool peek = flags & EFISOCK_MSG_PEEK;
+  bool nb = s->nonblock || (flags & EFISOCK_MSG_DONTWAIT);
+  bool waitall = (flags & EFISOCK_MSG_WAITALL) && !peek;
+  if (from) *from = s->peer;
+  if (t->state == EN_TCP_NEW || t->state == EN_TCP_LISTEN) return -EFISOCK_ENOTCONN;
+  if (t->state == EN_TCP_CONNECTING) {
+    if (nb) return -EFISOCK_EAGAIN;
+    if (en_wait(net, connect_done, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0)) return -EFISOCK_EAGAIN;
+    if (t->state != EN_TCP_CONNECTED) {
+      int e = s->so_error ? s->so_error : EFISOCK_ENOTCONN;
+      s->so_error = 0;
+      return -e;
+    }
+  }
+  size_t copied = 0;
+  for (;;) {
+    tcp_progress(s);
+    if (t->rd_shut) return (efisock_ssize_t)copied;
+    unsigned idx = t->rx_read;
+    for (unsigned n = 0; n < t->nrx && copied < len; n++) {
+      struct en_rxbuf *r = &t->rx[idx];
+      if (r->state != EN_RX_DATA) break;
+      uint32_t off = r->off;
+      size_t avail = r->len - off;
+      size_t take = len - copied < avail ? len - copied : avail;
+      memcpy((uint8_t *)buf + copied, r->buf + off, take);
+      copied += take;
+      if (peek) {
+        if (take < avail) break;
+      } else {
+        r->off += (uint32_t)take;
+        if (r->off < r->len) break;
+        r->state = EN_RX_FREE;
+        t->rx_read = (t->rx_read + 1) % t->nrx;
+      }
+      idx = (idx + 1) % t->nrx;
+    }
+    if (!peek && copied) post_rx(s);
+    if (copied == len || (copied && !waitall)) return (efisock_ssize_t)copied;
+    uint8_t head = t->rx[t->rx_read].state;
+    if (peek && copied) return (efisock_ssize_t)copied;
+    if (head == EN_RX_EOF) return (efisock_ssize_t)copied;
+    if (head == EN_RX_ERR) {
+      if (copied) return (efisock_ssize_t)copied;
+      /* Report the error once; afterwards the stream reads as ended. */
+      t->rx[t->rx_read].state = EN_RX_EOF;
+      t->state = EN_TCP_CLOSED;
+      int e = s->so_error ? s->so_error : EFISOCK_ECONNRESET;
+      s->so_error = 0;
+      return -e;
+    }
+    if (t->state == EN_TCP_CLOSED) {
+      if (copied) return (efisock_ssize_t)copied;
+      int e = s->so_error;
+      s->so_error = 0;
+      return e ? -e : 0;
+    }
+    if (nb) return copied ? (efisock_ssize_t)copied : -EFISOCK_EAGAIN;
+    if (en_wait(net, rx_head_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0))
+      return copied ? (efisock_ssize_t)copied : -EFISOCK_EAGAIN;
+  }
+}
+
+static int free_tx(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  for (unsigned i = 0; i < t->ntx; i++)
+    if (!t->tx[i].tok.posted) return (int)i;
+  return -1;
+}
+
+struct tx_wait {
+  struct en_sock *s;
+  uint64_t tick;
+};
+static bool tx_space(void *a) {
+  struct tx_wait *w = a;
+  struct en_sock *s = w->s;
+  struct en_tcp *t = &s->u.tcp;
+  return free_tx(s) >= 0 || s->so_error || t->state != EN_TCP_CONNECTED || t->wr_shut ||
+         (w->tick && s->net->ticks > w->tick);
+}
+
+static efisock_ssize_t tcp_send(struct en_sock *s, const void *buf, size_t len, int flags,
+                                const struct efisock_sockaddr_in *to) {
+  (void)to;
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  bool nb = s->nonblock || (flags & EFISOCK_MSG_DONTWAIT);
+  if (t->state == EN_TCP_CONNECTING) {
+    if (nb) return -EFISOCK_EAGAIN;
+    if (en_wait(net, connect_done, s, s->sndtimeo_ms, s->sndtimeo_ms == 0)) return -EFISOCK_EAGAIN;
+  }
+  tcp_progress(s);
+  if (s->so_error && t->state != EN_TCP_CONNECTING) {
+    int e = s->so_error;
+    s->so_error = 0;
+    if (t->state == EN_TCP_CONNECTED) t->state = EN_TCP_CLOSED;
+    return -e;
+  }
+  if (t->state != EN_TCP_CONNECTED || t->wr_shut) return -EFISOCK_EPIPE;
+  size_t sent = 0;
+  while (sent < len) {
+    int i = free_tx(s);
+    if (i < 0) {
+      if (nb) break;
+      struct tx_wait w = {s, 0};
+      if (en_wait(net, tx_space, &w, s->sndtimeo_ms, s->sndtimeo_ms == 0)) break;
+      if (s->so_error || t->state != EN_TCP_CONNECTED || t->wr_shut) break;
+      continue;
+    }
+    struct en_txbuf *x = &t->tx[i];
+    uint32_t chunk = (uint32_t)(len - sent < net->cfg.tx_token_size ? len - sent
+                                                                    : net->cfg.tx_token_size);
+    memcpy(x->buf, (const uint8_t *)buf + sent, chunk);
+    x->txd.Push = TRUE;
+    x->txd.Urgent = FALSE;
+    x->txd.DataLength = chunk;
+    x->txd.FragmentCount = 1;
+    x->txd.FragmentTable[0].FragmentLength = chunk;
+    x->txd.FragmentTable[0].FragmentBuffer = x->buf;
+    x->tok.u.io.Packet.TxData = &x->txd;
+    en_tok_arm(&x->tok);
+    EFI_STATUS st = P(s)->Transmit(P(s), &x->tok.u.io);
+    if (st == EFI_SUCCESS) {
+      sent += chunk;
+      s->stats.tx_posted++;
+      s->stats.tx_bytes += chunk;
+      net->stats.tx_posted++;
+      net->stats.tx_bytes += chunk;
+      continue;
+    }
+    x->tok.posted = 0;
+    if (st == EFI_NOT_READY || st == EFI_OUT_OF_RESOURCES) {
+      /* Firmware's transmit queue is full: wait for a tick or a completion. */
+      if (nb) break;
+      struct tx_wait w = {s, net->ticks};
+      if (en_wait(net, tx_space, &w, s->sndtimeo_ms ? s->sndtimeo_ms : 1000, false) &&
+          s->sndtimeo_ms)
+        break;
+      continue;
+    }
+    int e = st == EFI_ACCESS_DENIED ? EFISOCK_EPIPE : efisock_status_to_errno(st);
+    if (sent) {
+      s->so_error = e;
+      break;
+    }
+    return -e;
+  }
+  if (sent) return (efisock_ssize_t)sent;
+  if (s->so_error) {
+    int e = s->so_error;
+    s->so_error = 0;
+    return -e;
+  }
+  if (t->wr_shut || t->state != EN_TCP_CONNECTED) return -EFISOCK_EPIPE;
+  return -EFISOCK_EAGAIN;
+}
+
+static int post_close(struct en_sock *s, bool abort) {
+  struct en_tcp *t = &s->u.tcp;
+  if (t->close_tok.posted || t->close_tok.done) return 0;
+  en_tok_arm(&t->close_tok);
+  t->close_tok.u.close.AbortOnClose = abort ? TRUE : FALSE;
+  EFI_STATUS st = P(s)->Close(P(s), &t->close_tok.u.close);
+  if (EFI_ERROR(st)) {
+    t->close_tok.posted = 0;
+    return efisock_status_to_errno(st);
+  }
+  return 0;
+}
+
+static int tcp_shutdown(struct en_sock *s, int how) {
+  struct en_tcp *t = &s->u.tcp;
+  if (t->state != EN_TCP_CONNECTED) return EFISOCK_ENOTCONN;
+  if (how == EFISOCK_SHUT_RD || how == EFISOCK_SHUT_RDWR) t->rd_shut = true;
+  if ((how == EFISOCK_SHUT_WR || how == EFISOCK_SHUT_RDWR) && !t->wr_shut) {
+    /* TCP4 has no half-close: Close() sends FIN after queued data; receive
+     * tokens already posted keep completing until the peer's FIN. */
+    t->wr_shut = true;
+    int e = post_close(s, false);
+    if (e) return e;
+  }
+  return 0;
+}
+
+static bool tcp_close(struct en_sock *s) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  if (!t->closing_zombie) {
+    t->closing_zombie = true;
+    if (t->state != EN_TCP_CONNECTED) return true; /* nothing to close gracefully */
+    /* Unread data: Linux resets the connection; so do we. */
+    if (t->rx[t->rx_read].state == EN_RX_DATA) {
+      t->aborting = true;
+      return true;
+    }
+    if (!t->wr_shut) {
+      t->wr_shut = true;
+      if (post_close(s, false)) return true;
+    }
+    t->close_deadline = net->ticks + (net->cfg.close_timeout_ms + 9) / 10;
+    return false;
+  }
+  if (t->close_tok.done && !t->close_tok.posted) return true; /* closed */
+  if (s->so_error == EFISOCK_ECONNRESET) return true;
+  if (net->ticks >= t->close_deadline) {
+    t->aborting = true; /* the firmware never finished: abort (Configure(NULL)) */
+    return true;
+  }
+  return false;
+}
+
+static void tcp_destroy(struct en_sock *s) {
+  struct efinet *net = s->net;
+  struct en_tcp *t = &s->u.tcp;
+  /* Accepted but never taken connections go with their listener. */
+  while (t->acq_len) {
+    struct en_sock *c = t->acq[t->acq_head];
+    t->acq_head = (t->acq_head + 1) % EN_ARRAY_SIZE(t->acq);
+    t->acq_len--;
+    c->u.tcp.aborting = true;
+    en_sock_free(c);
+  }
+  if (P(s)) {
+    P(s)->Configure(P(s), NULL); /* aborts: firmware lets go of every token */
+    en_child_destroy(net, &s->child);
+  }
+  en_tok_fini(net, &t->conn_tok);
+  en_tok_fini(net, &t->close_tok);
+  en_tok_fini(net, &t->listen_tok);
+  for (unsigned i = 0; i < t->nrx; i++) {
+    en_tok_fini(net, &t->rx[i].tok);
+    en_free(net, t->rx[i].buf);
+    t->rx[i].buf = NULL;
+  }
+  for (unsigned i = 0; i < t->ntx; i++) {
+    en_tok_fini(net, &t->tx[i].tok);
+    en_free(net, t->tx[i].buf);
+    t->tx[i].buf = NULL;
+  }
+}
+
+/* Readiness as Linux's tcp_poll() computes it. */
+static unsigned tcp_poll_mask(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  unsigned m = 0;
+  if (t->state == EN_TCP_LISTEN) return t->acq_len ? EFISOCK_POLLIN : 0;
+  uint8_t head = t->rx[t->rx_read].state;
+  bool rd_closed = t->rd_shut || head == EN_RX_EOF || head == EN_RX_ERR || t->state == EN_TCP_CLOSED;
+  bool wr_closed = t->wr_shut || t->state == EN_TCP_CLOSED;
+  if (s->so_error) m |= EFISOCK_POLLERR;
+  if ((rd_closed && wr_closed) || t->state == EN_TCP_NEW || t->state == EN_TCP_CLOSED)
+    m |= EFISOCK_POLLHUP;
+  if (rd_closed) m |= EFISOCK_POLLIN;
+  if (t->state != EN_TCP_CONNECTING) {
+    if (head == EN_RX_DATA) m |= EFISOCK_POLLIN;
+    if (!wr_closed) {
+      if (t->state == EN_TCP_NEW || free_tx(s) >= 0) m |= EFISOCK_POLLOUT;
+    } else {
+      m |= EFISOCK_POLLOUT;
+    }
+  }
+  return m;
+}
+
+static int tcp_sockname(struct en_sock *s, struct efisock_sockaddr_in *out) {
+  if (s->u.tcp.configured && s->local.sin_port == 0) fill_names(s);
+  *out = s->local;
+  return 0;
+}
+
+const struct en_sock_ops en_tcp_ops = {
+    .bind = tcp_bind,
+    .listen = tcp_listen,
+    .accept = tcp_accept,
+    .connect = tcp_connect,
+    .send = tcp_send,
+    .recv = tcp_recv,
+    .shutdown = tcp_shutdown,
+    .close = tcp_close,
+    .progress = tcp_progress,
+    .poll_mask = tcp_poll_mask,
+    .destroy = tcp_destroy,
+    .sockname = tcp_sockname,
+};
+
+int en_tcp_open_child(struct en_sock *s) {
+  static EFI_GUID g = EFI_TCP4_PROTOCOL_GUID;
+  return en_child_create(s->net, s->net->tcp4_sb, &g, &s->child);
+}
