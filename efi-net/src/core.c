@@ -242,7 +242,17 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
   EFI_BOOT_SERVICES *bs = net->bs;
   en_progress(net);
   if (cond(arg)) return 0;
-  if (!forever && timeout_ms == 0) return EFISOCK_ETIMEDOUT;
+  if (!forever && timeout_ms == 0) {
+    /* A non-blocking call gives the stack one Poll() before EAGAIN: a
+     * program spinning on non-blocking calls then moves at Poll rate, not
+     * at one frame per timer tick. */
+    if (net->cfg.poll_policy != EFINET_POLL_NEVER && has_poll_target(net)) {
+      poll_once(net);
+      en_progress(net);
+      if (cond(arg)) return 0;
+    }
+    return EFISOCK_ETIMEDOUT;
+  }
   if (!forever) bs->SetTimer(net->timer, TimerRelative, (UINT64)timeout_ms * 10000u);
   unsigned spin_max = net->cfg.poll_spin_us / 5 ? net->cfg.poll_spin_us / 5 : 1;
   unsigned budget = spin_max;

@@ -374,8 +374,8 @@ static int tcp_accept(struct en_sock *s, struct en_sock **out) {
   if (t->state != EN_TCP_LISTEN) return EFISOCK_EINVAL;
   tcp_progress(s);
   if (!t->acq_len) {
-    if (s->nonblock) return EFISOCK_EAGAIN;
-    int e = en_wait(net, accept_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0);
+    int e = s->nonblock ? en_wait(net, accept_ready, s, 0, false)
+                        : en_wait(net, accept_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0);
     if (e) return EFISOCK_EAGAIN;
   }
   *out = t->acq[t->acq_head];
@@ -463,9 +463,11 @@ static efisock_ssize_t tcp_recv(struct en_sock *s, void *buf, size_t len, int fl
     }
   }
   size_t copied = 0;
+  bool nb_polled = false;
   for (;;) {
     tcp_progress(s);
     if (t->rd_shut) return (efisock_ssize_t)copied;
+    if (nb_polled) nb = true; /* one Poll only */
     unsigned idx = t->rx_read;
     for (unsigned n = 0; n < t->nrx && copied < len; n++) {
       struct en_rxbuf *r = &t->rx[idx];
@@ -505,7 +507,12 @@ static efisock_ssize_t tcp_recv(struct en_sock *s, void *buf, size_t len, int fl
       s->so_error = 0;
       return e ? -e : 0;
     }
-    if (nb) return copied ? (efisock_ssize_t)copied : -EFISOCK_EAGAIN;
+    if (nb) {
+      if (copied || en_wait(net, rx_head_ready, s, 0, false))
+        return copied ? (efisock_ssize_t)copied : -EFISOCK_EAGAIN;
+      nb_polled = true;
+      continue;
+    }
     if (en_wait(net, rx_head_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0))
       return copied ? (efisock_ssize_t)copied : -EFISOCK_EAGAIN;
   }
@@ -552,9 +559,10 @@ static efisock_ssize_t tcp_send(struct en_sock *s, const void *buf, size_t len, 
   while (sent < len) {
     int i = free_tx(s);
     if (i < 0) {
-      if (nb) break;
       struct tx_wait w = {s, 0};
-      if (en_wait(net, tx_space, &w, s->sndtimeo_ms, s->sndtimeo_ms == 0)) break;
+      if (nb ? en_wait(net, tx_space, &w, 0, false)
+             : en_wait(net, tx_space, &w, s->sndtimeo_ms, s->sndtimeo_ms == 0))
+        break;
       if (s->so_error || t->state != EN_TCP_CONNECTED || t->wr_shut) break;
       continue;
     }

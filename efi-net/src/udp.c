@@ -204,8 +204,9 @@ static efisock_ssize_t udp_send(struct en_sock *s, const void *buf, size_t len, 
   }
   int i = free_tx(u);
   if (i < 0) {
-    if (nb) return -EFISOCK_EAGAIN;
-    if (en_wait(net, udp_tx_space, s, s->sndtimeo_ms, s->sndtimeo_ms == 0)) return -EFISOCK_EAGAIN;
+    if (nb ? en_wait(net, udp_tx_space, s, 0, false)
+           : en_wait(net, udp_tx_space, s, s->sndtimeo_ms, s->sndtimeo_ms == 0))
+      return -EFISOCK_EAGAIN;
     i = free_tx(u);
   }
   uint8_t *copy = en_alloc(net, len);
@@ -262,8 +263,9 @@ static efisock_ssize_t udp_recv(struct en_sock *s, void *buf, size_t len, int fl
   }
   udp_progress(s);
   if (!u->q_head && !s->so_error) {
-    if (nb) return -EFISOCK_EAGAIN;
-    if (en_wait(net, udp_readable, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0)) return -EFISOCK_EAGAIN;
+    if (nb ? en_wait(net, udp_readable, s, 0, false)
+           : en_wait(net, udp_readable, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0))
+      return -EFISOCK_EAGAIN;
   }
   if (!u->q_head) {
     int e = s->so_error;

@@ -1,0 +1,447 @@
+/* TCP socket semantics over the fake firmware: connect, data, EOF, reset,
+ * half-close, partial reads, non-blocking modes, accept and backlog. */
+#include "fixture.h"
+
+static void connect_ok_and_echo(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_echo(f.n, PEER, 7);
+  int s = fx_connect(&f, 7);
+  assert_int_equal(efisock_send(f.net, s, "hello", 5, 0), 5);
+  char buf[16] = {0};
+  assert_int_equal(efisock_recv(f.net, s, buf, sizeof(buf), 0), 5);
+  assert_memory_equal(buf, "hello", 5);
+  struct efisock_sockaddr_in me, peer;
+  efisock_socklen_t l = sizeof(me);
+  assert_int_equal(efisock_getsockname(f.net, s, SA(&me), &l), 0);
+  assert_int_equal(efisock_ntohl(me.sin_addr.s_addr), GUEST);
+  assert_true(efisock_ntohs(me.sin_port) != 0);
+  l = sizeof(peer);
+  assert_int_equal(efisock_getpeername(f.net, s, SA(&peer), &l), 0);
+  assert_int_equal(efisock_ntohs(peer.sin_port), 7);
+  assert_int_equal(efisock_close(f.net, s), 0);
+  fx_teardown(&f);
+}
+
+static void connect_refused(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_host(f.n, PEER, FNET_HOST_UP); /* host up, nothing listening: RST */
+  int s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  struct efisock_sockaddr_in a = fx_sin(PEER, 9999);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_ECONNREFUSED);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void connect_unreachable(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  int s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  struct efisock_sockaddr_in a = fx_sin(FNET_IP(192, 0, 2, 1), 80); /* off-link, unknown */
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_ENETUNREACH);
+  fnet_host(f.n, FNET_IP(192, 0, 2, 2), FNET_HOST_UNREACH_HOST);
+  a = fx_sin(FNET_IP(192, 0, 2, 2), 80);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_EHOSTUNREACH);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void connect_timeout_blackhole(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_host(f.n, PEER, FNET_HOST_BLACKHOLE);
+  int s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  struct efisock_sockaddr_in a = fx_sin(PEER, 80);
+  uint64_t t0 = fakefw_now_ns(f.fw);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_ETIMEDOUT);
+  /* the firmware's connection timeout (75 s), not earlier */
+  assert_true(fakefw_now_ns(f.fw) - t0 >= 75ull * 1000000000ull);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void connect_nonblocking_select_so_error(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_echo(f.n, PEER, 7);
+  fnet_host(f.n, FNET_IP(10, 0, 2, 101), FNET_HOST_UP);
+  int s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM | EFISOCK_SOCK_NONBLOCK, 0);
+  struct efisock_sockaddr_in a = fx_sin(PEER, 7);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_EINPROGRESS);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_EALREADY);
+  efisock_fd_set w;
+  EFISOCK_FD_ZERO(&w);
+  EFISOCK_FD_SET(s, &w);
+  struct efisock_timeval tv = {2, 0};
+  assert_int_equal(efisock_select(f.net, s + 1, NULL, &w, NULL, &tv), 1);
+  assert_true(EFISOCK_FD_ISSET(s, &w));
+  int err = -1;
+  efisock_socklen_t l = sizeof(err);
+  assert_int_equal(efisock_getsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_ERROR, &err, &l), 0);
+  assert_int_equal(err, 0);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_EISCONN);
+  efisock_close(f.net, s);
+
+  /* refused, seen through poll and SO_ERROR */
+  s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM | EFISOCK_SOCK_NONBLOCK, 0);
+  a = fx_sin(FNET_IP(10, 0, 2, 101), 1);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_EINPROGRESS);
+  struct efisock_pollfd p = {s, EFISOCK_POLLOUT, 0};
+  assert_int_equal(efisock_poll(f.net, &p, 1, 2000), 1);
+  assert_true(p.revents & EFISOCK_POLLOUT);
+  assert_true(p.revents & EFISOCK_POLLERR);
+  assert_true(p.revents & EFISOCK_POLLHUP);
+  l = sizeof(err);
+  assert_int_equal(efisock_getsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_ERROR, &err, &l), 0);
+  assert_string_equal(efisock_errname(err), "ECONNREFUSED");
+  l = sizeof(err);
+  efisock_getsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_ERROR, &err, &l);
+  assert_int_equal(err, 0); /* SO_ERROR clears */
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void large_echo_1mb(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_echo(f.n, PEER, 7);
+  int s = fx_connect(&f, 7);
+  size_t n = 1 << 20;
+  uint8_t *out = malloc(n), *in = malloc(n);
+  fill_pattern(out, n, 3);
+  size_t sent = 0, got = 0;
+  /* interleave so neither direction's window stalls the other */
+  while (got < n) {
+    if (sent < n) {
+      size_t chunk = n - sent < 65536 ? n - sent : 65536;
+      efisock_ssize_t r = efisock_send(f.net, s, out + sent, chunk, EFISOCK_MSG_DONTWAIT);
+      if (r > 0) sent += (size_t)r;
+    }
+    efisock_ssize_t r = efisock_recv(f.net, s, in + got, n - got, sent < n ? EFISOCK_MSG_DONTWAIT : 0);
+    if (r > 0) got += (size_t)r;
+    else assert_true(r < 0 && ERRNO(&f) == EFISOCK_EAGAIN);
+  }
+  assert_memory_equal(in, out, n);
+  free(out);
+  free(in);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void recv_after_fin_returns_0(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_source(f.n, PEER, 19, 3000, true);
+  int s = fx_connect(&f, 19);
+  uint8_t buf[4096], want[3000];
+  fill_pattern(want, 0, 0);
+  for (size_t i = 0; i < 3000; i++) want[i] = (uint8_t)(i * 7 + i / 256);
+  size_t got = 0;
+  efisock_ssize_t r;
+  while ((r = efisock_recv(f.net, s, buf + got, sizeof(buf) - got, 0)) > 0) got += (size_t)r;
+  assert_int_equal(r, 0);
+  assert_int_equal(got, 3000);
+  assert_memory_equal(buf, want, 3000);
+  assert_int_equal(efisock_recv(f.net, s, buf, 10, 0), 0); /* again: still EOF */
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void partial_reads_and_peek(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_source(f.n, PEER, 19, 1000, false);
+  int s = fx_connect(&f, 19);
+  char a[10], b[10];
+  assert_int_equal(efisock_recv(f.net, s, a, 10, EFISOCK_MSG_PEEK), 10);
+  assert_int_equal(efisock_recv(f.net, s, b, 10, EFISOCK_MSG_PEEK), 10);
+  assert_memory_equal(a, b, 10);
+  assert_int_equal(efisock_recv(f.net, s, b, 3, 0), 3);
+  assert_memory_equal(a, b, 3);
+  assert_int_equal(efisock_recv(f.net, s, b, 7, 0), 7);
+  assert_memory_equal(a + 3, b, 7);
+  uint8_t rest[2000];
+  assert_int_equal(efisock_recv(f.net, s, rest, 990, EFISOCK_MSG_WAITALL), 990);
+  for (size_t i = 0; i < 990; i++) assert_int_equal(rest[i], (uint8_t)((i + 10) * 7 + (i + 10) / 256));
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void peer_reset_gives_econnreset(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_reset_after(f.n, PEER, 80, 4);
+  int s = fx_connect(&f, 80);
+  assert_int_equal(efisock_send(f.net, s, "boom", 4, 0), 4);
+  char b[8];
+  assert_int_equal(efisock_recv(f.net, s, b, sizeof(b), 0), -1);
+  assert_errno(&f, EFISOCK_ECONNRESET);
+  assert_int_equal(efisock_recv(f.net, s, b, sizeof(b), 0), 0); /* then EOF, as on Linux */
+  assert_int_equal(efisock_send(f.net, s, "x", 1, 0), -1);
+  assert_errno(&f, EFISOCK_EPIPE);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void send_after_peer_close(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_source(f.n, PEER, 19, 0, true); /* closes at once */
+  int s = fx_connect(&f, 19);
+  char b[4];
+  assert_int_equal(efisock_recv(f.net, s, b, 4, 0), 0);
+  /* half-closed by the peer: sending is still allowed (CLOSE_WAIT) */
+  assert_int_equal(efisock_send(f.net, s, "late", 4, 0), 4);
+  struct efinet_stats stt;
+  int ticks = 0;
+  do { /* let time pass: the firmware's tick moves the frames */
+    fakefw_advance(f.fw, 10000000);
+    efinet_progress(f.net);
+    efinet_get_stats(f.net, s, &stt);
+  } while (stt.tx_completed < stt.tx_posted && ++ticks < 100);
+  assert_int_equal(stt.tx_completed, stt.tx_posted);
+  size_t len;
+  const uint8_t *rx = fnet_conn_received(fnet_last_conn(f.n), &len);
+  assert_int_equal(len, 4);
+  assert_memory_equal(rx, "late", 4);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void half_close_shutdown_wr(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_echo(f.n, PEER, 7);
+  int s = fx_connect(&f, 7);
+  assert_int_equal(efisock_send(f.net, s, "abc", 3, 0), 3);
+  assert_int_equal(efisock_shutdown(f.net, s, EFISOCK_SHUT_WR), 0);
+  assert_int_equal(efisock_send(f.net, s, "d", 1, 0), -1);
+  assert_errno(&f, EFISOCK_EPIPE);
+  char b[8];
+  /* the echo of what was sent before the FIN still arrives, then EOF */
+  assert_int_equal(efisock_recv(f.net, s, b, sizeof(b), EFISOCK_MSG_WAITALL), 3);
+  assert_memory_equal(b, "abc", 3);
+  assert_int_equal(efisock_recv(f.net, s, b, sizeof(b), 0), 0);
+  assert_true(fnet_conn_got_fin(fnet_last_conn(f.n)));
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void nonblocking_recv_eagain(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = fx_connect(&f, 9);
+  char b[4];
+  assert_int_equal(efisock_recv(f.net, s, b, 4, EFISOCK_MSG_DONTWAIT), -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  assert_int_equal(efisock_fcntl(f.net, s, EFISOCK_F_SETFL, EFISOCK_O_NONBLOCK), 0);
+  assert_true(efisock_fcntl(f.net, s, EFISOCK_F_GETFL, 0) & EFISOCK_O_NONBLOCK);
+  assert_int_equal(efisock_recv(f.net, s, b, 4, 0), -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void recv_timeout_so_rcvtimeo(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = fx_connect(&f, 9);
+  struct efisock_timeval tv = {0, 250000};
+  assert_int_equal(efisock_setsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+  uint64_t t0 = fakefw_now_ns(f.fw);
+  char b[4];
+  assert_int_equal(efisock_recv(f.net, s, b, 4, 0), -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  uint64_t dt = fakefw_now_ns(f.fw) - t0;
+  assert_true(dt >= 250000000ull && dt < 300000000ull);
+  struct efisock_timeval got;
+  efisock_socklen_t l = sizeof(got);
+  efisock_getsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVTIMEO, &got, &l);
+  assert_int_equal(got.tv_usec, 250000);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void nonblocking_send_fills_then_eagain(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = fx_connect(&f, 9);
+  fnet_conn_set_reading(fnet_last_conn(f.n), false); /* the peer stops reading */
+  static uint8_t big[1 << 20];
+  efisock_ssize_t total = 0, r;
+  while ((r = efisock_send(f.net, s, big, sizeof(big), EFISOCK_MSG_DONTWAIT)) > 0) total += r;
+  assert_int_equal(r, -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  int sndbuf = 0;
+  efisock_socklen_t l = sizeof(sndbuf);
+  efisock_getsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_SNDBUF, &sndbuf, &l);
+  assert_int_equal(total, sndbuf); /* exactly the send buffer was taken */
+  struct efisock_pollfd p = {s, EFISOCK_POLLOUT, 0};
+  assert_int_equal(efisock_poll(f.net, &p, 1, 0), 0);
+  fnet_conn_set_reading(fnet_last_conn(f.n), true);
+  assert_int_equal(efisock_poll(f.net, &p, 1, 1000), 1);
+  assert_true(p.revents & EFISOCK_POLLOUT);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void accept_and_backlog(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  int ls = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  struct efisock_sockaddr_in a = fx_sin(0, 8080);
+  assert_int_equal(efisock_bind(f.net, ls, SA(&a), sizeof(a)), 0);
+  assert_int_equal(efisock_listen(f.net, ls, 2), 0);
+  int v = 0;
+  efisock_socklen_t l = sizeof(v);
+  efisock_getsockopt(f.net, ls, EFISOCK_SOL_SOCKET, EFISOCK_SO_ACCEPTCONN, &v, &l);
+  assert_int_equal(v, 1);
+  struct fconn *c1 = fnet_tcp_connect(f.n, PEER, GUEST, 8080, NULL, NULL);
+  struct fconn *c2 = fnet_tcp_connect(f.n, PEER, GUEST, 8080, NULL, NULL);
+  struct fconn *c3 = fnet_tcp_connect(f.n, PEER, GUEST, 8080, NULL, NULL);
+  struct fconn *c4 = fnet_tcp_connect(f.n, PEER, GUEST, 8080, NULL, NULL);
+  struct efisock_pollfd p = {ls, EFISOCK_POLLIN, 0};
+  assert_int_equal(efisock_poll(f.net, &p, 1, 1000), 1);
+  /* let every SYN arrive before accepting anything */
+  fakefw_advance(f.fw, 200000000);
+  efinet_progress(f.net);
+  struct efisock_sockaddr_in from;
+  l = sizeof(from);
+  int a1 = efisock_accept(f.net, ls, SA(&from), &l);
+  assert_true(a1 >= 0);
+  assert_int_equal(efisock_ntohl(from.sin_addr.s_addr), PEER);
+  int a2 = efisock_accept(f.net, ls, NULL, NULL);
+  assert_true(a2 >= 0);
+  /* backlog 2: efi-net held two, the firmware's own backlog (2) the rest */
+  assert_true(fnet_conn_established(c1) && fnet_conn_established(c2));
+  unsigned est = fnet_conn_established(c3) + fnet_conn_established(c4);
+  assert_true(est >= 1);
+  fnet_conn_send(c2, "two", 3);
+  char b[4];
+  assert_int_equal(efisock_recv(f.net, a2, b, 3, EFISOCK_MSG_WAITALL), 3);
+  assert_memory_equal(b, "two", 3);
+  assert_int_equal(efisock_send(f.net, a1, "one", 3, 0), 3);
+  efisock_close(f.net, a1);
+  efisock_close(f.net, a2);
+  assert_int_equal(efisock_accept(f.net, ls, NULL, NULL) >= 0, 1);
+  efisock_close(f.net, ls); /* closes the not-yet-accepted ones too */
+  fx_teardown(&f);
+}
+
+static void accept_nonblocking_and_errors(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  int ls = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM | EFISOCK_SOCK_NONBLOCK, 0);
+  assert_int_equal(efisock_accept(f.net, ls, NULL, NULL), -1);
+  assert_errno(&f, EFISOCK_EINVAL); /* not listening */
+  struct efisock_sockaddr_in a = fx_sin(0, 8081);
+  efisock_bind(f.net, ls, SA(&a), sizeof(a));
+  efisock_listen(f.net, ls, 4);
+  assert_int_equal(efisock_accept(f.net, ls, NULL, NULL), -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  int s2 = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  assert_int_equal(efisock_bind(f.net, s2, SA(&a), sizeof(a)), -1);
+  assert_errno(&f, EFISOCK_EADDRINUSE);
+  efisock_close(f.net, s2);
+  efisock_close(f.net, ls);
+  fx_teardown(&f);
+}
+
+static void bad_descriptors_and_args(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  char b[4];
+  assert_int_equal(efisock_recv(f.net, 42, b, 4, 0), -1);
+  assert_errno(&f, EFISOCK_EBADF);
+  assert_int_equal(efisock_close(f.net, 3), -1);
+  assert_errno(&f, EFISOCK_EBADF);
+  assert_int_equal(efisock_socket(f.net, 10 /* AF_INET6 */, EFISOCK_SOCK_STREAM, 0), -1);
+  assert_errno(&f, EFISOCK_EAFNOSUPPORT);
+  assert_int_equal(efisock_socket(f.net, EFISOCK_AF_INET, 5, 0), -1);
+  assert_errno(&f, EFISOCK_ESOCKTNOSUPPORT);
+  int s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  assert_int_equal(s, EFISOCK_FD_BASE);
+  assert_int_equal(efisock_send(f.net, s, "x", 1, 0), -1);
+  assert_errno(&f, EFISOCK_EPIPE); /* Linux: never connected */
+  assert_int_equal(efisock_recv(f.net, s, b, 1, 0), -1);
+  assert_errno(&f, EFISOCK_ENOTCONN);
+  assert_int_equal(efisock_shutdown(f.net, s, EFISOCK_SHUT_WR), -1);
+  assert_errno(&f, EFISOCK_ENOTCONN);
+  struct efisock_sockaddr_in p;
+  efisock_socklen_t l = sizeof(p);
+  assert_int_equal(efisock_getpeername(f.net, s, SA(&p), &l), -1);
+  assert_errno(&f, EFISOCK_ENOTCONN);
+  int v = 1;
+  assert_int_equal(efisock_setsockopt(f.net, s, EFISOCK_SOL_SOCKET, 999, &v, sizeof(v)), -1);
+  assert_errno(&f, EFISOCK_ENOPROTOOPT);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void many_sockets_emfile(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  int fds[EFISOCK_MAX_SOCKETS];
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++) {
+    fds[i] = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_DGRAM, 0);
+    assert_true(fds[i] >= 0);
+  }
+  assert_int_equal(efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_DGRAM, 0), -1);
+  assert_errno(&f, EFISOCK_EMFILE);
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++) efisock_close(f.net, fds[i]);
+  fx_teardown(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(connect_ok_and_echo),
+      cmocka_unit_test(connect_refused),
+      cmocka_unit_test(connect_unreachable),
+      cmocka_unit_test(connect_timeout_blackhole),
+      cmocka_unit_test(connect_nonblocking_select_so_error),
+      cmocka_unit_test(large_echo_1mb),
+      cmocka_unit_test(recv_after_fin_returns_0),
+      cmocka_unit_test(partial_reads_and_peek),
+      cmocka_unit_test(peer_reset_gives_econnreset),
+      cmocka_unit_test(send_after_peer_close),
+      cmocka_unit_test(half_close_shutdown_wr),
+      cmocka_unit_test(nonblocking_recv_eagain),
+      cmocka_unit_test(recv_timeout_so_rcvtimeo),
+      cmocka_unit_test(nonblocking_send_fills_then_eagain),
+      cmocka_unit_test(accept_and_backlog),
+      cmocka_unit_test(accept_nonblocking_and_errors),
+      cmocka_unit_test(bad_descriptors_and_args),
+      cmocka_unit_test(many_sockets_emfile),
+  };
+  return cmocka_run_group_tests_name("tcp", tests, NULL, NULL);
+}

@@ -1,0 +1,442 @@
+/* The scripted DNS server and the fake EFI_DNS4_PROTOCOL.
+ *
+ * The server answers A queries from a zone of A and CNAME records, with
+ * faults a test selects: NXDOMAIN, SERVFAIL, no answer, truncation (TC over
+ * UDP, the full answer over TCP), a wrong transaction id, an answer from the
+ * wrong address, a reply cut mid-record, a compression pointer loop. Its
+ * encoder is written independently of efi-net's parser, on purpose.
+ *
+ * DNS4 resolves through the same zone and faults; like EDK2's DnsDxe it
+ * ignores answers with a wrong id or source (so they end in EFI_TIMEOUT) and
+ * hands the addresses over in pool memory the caller frees.
+ */
+#include "fw.h"
+
+static EFI_GUID dns4_guid = EFI_DNS4_PROTOCOL_GUID;
+
+static bool name_eq(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la && a[la - 1] == '.') la--;
+  if (lb && b[lb - 1] == '.') lb--;
+  if (la != lb) return false;
+  for (size_t i = 0; i < la; i++) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+void fnet_dns_server(struct fnet *n, uint32_t ip) {
+  n->dns_on = true;
+  n->dns_ip = ip;
+  fnet_add_dns_listener(n, ip); /* TCP 53, for answers that did not fit */
+}
+
+void fnet_dns_add_a(struct fnet *n, const char *name, uint32_t ip) {
+  struct fdnsrec *r = calloc(1, sizeof(*r));
+  snprintf(r->name, sizeof(r->name), "%s", name);
+  r->ip = ip;
+  r->next = n->zone;
+  n->zone = r;
+}
+
+void fnet_dns_add_cname(struct fnet *n, const char *name, const char *target) {
+  struct fdnsrec *r = calloc(1, sizeof(*r));
+  snprintf(r->name, sizeof(r->name), "%s", name);
+  snprintf(r->target, sizeof(r->target), "%s", target);
+  r->cname = true;
+  r->next = n->zone;
+  n->zone = r;
+}
+
+void fnet_dns_fault(struct fnet *n, enum fnet_dns_fault f, unsigned count) {
+  n->dns_fault = f;
+  n->dns_fault_count = count ? count : UINT32_MAX;
+}
+
+void fnet_dns_delay(struct fnet *n, uint64_t ns) { n->dns_delay = ns; }
+unsigned fnet_dns_queries(struct fnet *n) { return n->dns_queries; }
+
+static enum fnet_dns_fault take_fault(struct fnet *n) {
+  n->dns_queries++;
+  n->fw->ctr.dns_server_queries++;
+  if (n->dns_fault == FNET_DNS_OK || !n->dns_fault_count) return FNET_DNS_OK;
+  enum fnet_dns_fault f = n->dns_fault;
+  if (n->dns_fault_count != UINT32_MAX) n->dns_fault_count--;
+  return f;
+}
+
+/* Resolve name through the zone: the CNAME chain and the final A records. */
+struct chain {
+  char names[9][256];
+  unsigned nnames;
+  uint32_t addrs[8];
+  unsigned naddr;
+  bool exists;
+};
+
+static void resolve(struct fnet *n, const char *name, struct chain *ch) {
+  memset(ch, 0, sizeof(*ch));
+  snprintf(ch->names[0], 256, "%s", name);
+  ch->nnames = 1;
+  for (int hop = 0; hop < 8; hop++) {
+    const char *cur = ch->names[ch->nnames - 1];
+    struct fdnsrec *cn = NULL;
+    for (struct fdnsrec *r = n->zone; r; r = r->next)
+      if (r->cname && name_eq(r->name, cur)) cn = r;
+    if (!cn) break;
+    ch->exists = true;
+    snprintf(ch->names[ch->nnames++], 256, "%s", cn->target);
+  }
+  const char *fin = ch->names[ch->nnames - 1];
+  /* Zone records are newest-first; answer in the order they were added. */
+  uint32_t tmp[8];
+  unsigned k = 0;
+  for (struct fdnsrec *r = n->zone; r && k < 8; r = r->next)
+    if (!r->cname && name_eq(r->name, fin)) tmp[k++] = r->ip;
+  for (unsigned i = 0; i < k; i++) ch->addrs[i] = tmp[k - 1 - i];
+  ch->naddr = k;
+  if (k) ch->exists = true;
+}
+
+static size_t put_name(uint8_t *o, size_t cap, size_t off, const char *name) {
+  const char *p = name;
+  while (*p) {
+    const char *dot = strchr(p, '.');
+    size_t l = dot ? (size_t)(dot - p) : strlen(p);
+    if (l == 0 || off + l + 2 > cap) break;
+    o[off++] = (uint8_t)l;
+    memcpy(o + off, p, l);
+    off += l;
+    p += l;
+    if (*p == '.') p++;
+  }
+  o[off++] = 0;
+  return off;
+}
+
+static size_t put_rr_head(uint8_t *o, size_t off, uint16_t type, uint16_t rdlen) {
+  o[off++] = 0;
+  o[off++] = (uint8_t)type;
+  o[off++] = 0;
+  o[off++] = 1; /* IN */
+  o[off++] = 0;
+  o[off++] = 0;
+  o[off++] = 0x0e;
+  o[off++] = 0x10; /* TTL 3600 */
+  o[off++] = (uint8_t)(rdlen >> 8);
+  o[off++] = (uint8_t)rdlen;
+  return off;
+}
+
+size_t fdns_server_answer(struct fnet *n, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap,
+                          bool tcp, uint32_t *from_ip) {
+  if (qlen < 12 + 5 || cap < 512) return 0;
+  /* Parse the question (queries carry no compression). */
+  char qname[256];
+  size_t off = 12, nl = 0;
+  while (off < qlen && q[off]) {
+    size_t l = q[off++];
+    if (l > 63 || off + l > qlen || nl + l + 2 > sizeof(qname)) return 0;
+    if (nl) qname[nl++] = '.';
+    memcpy(qname + nl, q + off, l);
+    nl += l;
+    off += l;
+  }
+  qname[nl] = 0;
+  off++;
+  if (off + 4 > qlen) return 0;
+  size_t qend = off + 4;
+  enum fnet_dns_fault f = take_fault(n);
+  if (f == FNET_DNS_DROP) return 0;
+  if (f == FNET_DNS_TRUNCATE && tcp) f = FNET_DNS_OK;
+  struct chain ch;
+  resolve(n, qname, &ch);
+  memcpy(out, q, qend);
+  uint16_t id = (uint16_t)(q[0] << 8 | q[1]);
+  if (f == FNET_DNS_WRONG_ID) id ^= 0x5a5a;
+  out[0] = (uint8_t)(id >> 8);
+  out[1] = (uint8_t)id;
+  out[2] = 0x81; /* QR, RD */
+  out[3] = 0x80; /* RA */
+  out[4] = 0;
+  out[5] = 1;
+  memset(out + 6, 0, 6);
+  if (f == FNET_DNS_WRONG_SOURCE) *from_ip = n->dns_ip + 1;
+  if (f == FNET_DNS_SERVFAIL) {
+    out[3] |= 2;
+    return qend;
+  }
+  if (f == FNET_DNS_TRUNCATE) {
+    out[2] |= 0x02;
+    return qend;
+  }
+  if (f == FNET_DNS_NXDOMAIN || !ch.exists) {
+    out[3] |= 3;
+    return qend;
+  }
+  size_t o = qend;
+  unsigned an = 0;
+  for (unsigned i = 0; i + 1 < ch.nnames; i++) {
+    /* owner: the question's name by pointer for the first, else spelled out */
+    if (i == 0) {
+      out[o++] = 0xc0;
+      out[o++] = 12;
+    } else {
+      o = put_name(out, cap, o, ch.names[i]);
+    }
+    size_t head = o;
+    o = put_rr_head(out, o, 5, 0);
+    size_t rd = o;
+    o = put_name(out, cap, o, ch.names[i + 1]);
+    out[head + 8] = (uint8_t)((o - rd) >> 8);
+    out[head + 9] = (uint8_t)(o - rd);
+    an++;
+  }
+  for (unsigned i = 0; i < ch.naddr && o + 64 < cap; i++) {
+    if (f == FNET_DNS_POINTER_LOOP && i == 0) {
+      out[o] = 0xc0; /* a pointer to itself */
+      out[o + 1] = (uint8_t)o;
+      o += 2;
+    } else if (ch.nnames == 1) {
+      out[o++] = 0xc0;
+      out[o++] = 12;
+    } else {
+      o = put_name(out, cap, o, ch.names[ch.nnames - 1]);
+    }
+    o = put_rr_head(out, o, 1, 4);
+    out[o++] = (uint8_t)(ch.addrs[i] >> 24);
+    out[o++] = (uint8_t)(ch.addrs[i] >> 16);
+    out[o++] = (uint8_t)(ch.addrs[i] >> 8);
+    out[o++] = (uint8_t)ch.addrs[i];
+    an++;
+  }
+  out[6] = (uint8_t)(an >> 8);
+  out[7] = (uint8_t)an;
+  if (f == FNET_DNS_MALFORMED) o -= 3; /* cut inside the last record */
+  return o;
+}
+
+/* DNS over TCP: a 2-byte length, then the message; one answer, then close. */
+void fdns_tcp_data(struct fconn *c) {
+  if (c->in_len < 2) return;
+  size_t ql = (size_t)c->in[0] << 8 | c->in[1];
+  if (c->in_len < 2 + ql) return;
+  uint8_t out[4096];
+  uint32_t from = c->pip;
+  size_t rl = fdns_server_answer(c->net, c->in + 2, ql, out + 2, sizeof(out) - 2, true, &from);
+  if (rl) {
+    out[0] = (uint8_t)(rl >> 8);
+    out[1] = (uint8_t)rl;
+    fnet_conn_send(c, out, rl + 2);
+  }
+  fnet_conn_close(c);
+}
+
+EFI_STATUS fdns_lookup(struct fnet *n, const char *name, uint32_t *addrs, unsigned *naddr) {
+  *naddr = 0;
+  enum fnet_dns_fault f = take_fault(n);
+  switch (f) {
+  case FNET_DNS_DROP:
+  case FNET_DNS_WRONG_ID:
+  case FNET_DNS_WRONG_SOURCE:
+    return EFI_TIMEOUT;
+  case FNET_DNS_SERVFAIL:
+  case FNET_DNS_MALFORMED:
+  case FNET_DNS_POINTER_LOOP:
+  case FNET_DNS_TRUNCATE:
+    return EFI_DEVICE_ERROR;
+  case FNET_DNS_NXDOMAIN:
+    return EFI_NOT_FOUND;
+  case FNET_DNS_OK:
+    break;
+  }
+  struct chain ch;
+  resolve(n, name, &ch);
+  if (!ch.naddr) return EFI_NOT_FOUND;
+  for (unsigned i = 0; i < ch.naddr; i++) addrs[i] = ch.addrs[i];
+  *naddr = ch.naddr;
+  return EFI_SUCCESS;
+}
+
+/* ---- EFI_DNS4_PROTOCOL ---- */
+
+#define D(p) ((struct fdns *)(p))
+#define DNS_MAX_PENDING 8
+
+struct fdns_x {
+  EFI_DNS4_COMPLETION_TOKEN *toks[DNS_MAX_PENDING];
+  uint32_t server;
+};
+
+static struct fdns_x *X(struct fdns *d) { return (struct fdns_x *)(d + 1); }
+
+static void dns_flush(struct fdns *d, EFI_STATUS st) {
+  struct fdns_x *x = X(d);
+  for (unsigned i = 0; i < DNS_MAX_PENDING; i++) {
+    EFI_DNS4_COMPLETION_TOKEN *t = x->toks[i];
+    if (!t) continue;
+    x->toks[i] = NULL;
+    d->pending--;
+    fw_complete(t->Event, &t->Status, st);
+  }
+}
+
+static EFI_STATUS EFIAPI d_mode(EFI_DNS4_PROTOCOL *This, EFI_DNS4_MODE_DATA *m) {
+  if (!m) return EFI_INVALID_PARAMETER;
+  if (!D(This)->configured) return EFI_NOT_STARTED;
+  memset(m, 0, sizeof(*m));
+  return EFI_SUCCESS;
+}
+
+static uint32_t ip_of(const EFI_IPv4_ADDRESS *a) {
+  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 |
+         a->Addr[3];
+}
+
+static EFI_STATUS EFIAPI d_configure(EFI_DNS4_PROTOCOL *This, EFI_DNS4_CONFIG_DATA *cd) {
+  struct fdns *d = D(This);
+  struct fnic *nic = d->nic;
+  if (!cd) {
+    dns_flush(d, EFI_ABORTED);
+    d->configured = false;
+    return EFI_SUCCESS;
+  }
+  if (d->configured) return EFI_ALREADY_STARTED;
+  if ((cd->DnsServerListCount && !cd->DnsServerList) || (!cd->DnsServerListCount && cd->DnsServerList))
+    return EFI_INVALID_PARAMETER;
+  if (cd->Protocol != 17) return EFI_UNSUPPORTED;
+  fnet_nic_update(nic);
+  if (cd->UseDefaultSetting && !nic->configured) {
+    if (nic->policy == Ip4Config2PolicyDhcp) fnet_nic_start_dhcp(nic);
+    return EFI_NO_MAPPING;
+  }
+  X(d)->server = cd->DnsServerListCount ? ip_of(&cd->DnsServerList[0]) : nic->dns[0];
+  if (!X(d)->server) return EFI_INVALID_PARAMETER;
+  d->retry_count = cd->RetryCount ? cd->RetryCount : 4;
+  d->retry_interval = cd->RetryInterval < 2 ? 2 : cd->RetryInterval;
+  d->configured = true;
+  return EFI_SUCCESS;
+}
+
+static EFI_STATUS EFIAPI d_h2ip(EFI_DNS4_PROTOCOL *This, CHAR16 *host, EFI_DNS4_COMPLETION_TOKEN *tok) {
+  struct fdns *d = D(This);
+  struct fnet *n = d->nic->net;
+  if (!host || !tok || !tok->Event || !host[0]) return EFI_INVALID_PARAMETER;
+  if (!d->configured) return EFI_NOT_STARTED;
+  struct fdns_x *x = X(d);
+  unsigned slot = DNS_MAX_PENDING;
+  for (unsigned i = 0; i < DNS_MAX_PENDING; i++) {
+    if (x->toks[i] == tok) return EFI_ALREADY_STARTED;
+    if (!x->toks[i] && slot == DNS_MAX_PENDING) slot = i;
+  }
+  if (slot == DNS_MAX_PENDING) return EFI_OUT_OF_RESOURCES;
+  char name[256];
+  size_t i = 0;
+  for (; host[i] && i < 255; i++) {
+    if (host[i] > 127) return EFI_INVALID_PARAMETER;
+    name[i] = (char)host[i];
+  }
+  name[i] = 0;
+  n->fw->ctr.dns4_queries++;
+  struct fframe *f = fnet_frame(0);
+  f->kind = FR_DNS4;
+  f->inst_id = d->id;
+  f->dtok = tok;
+  uint32_t tries = (tok->RetryCount ? tok->RetryCount : d->retry_count) + 1;
+  uint32_t iv = tok->RetryInterval ? (tok->RetryInterval < 2 ? 2 : tok->RetryInterval) : d->retry_interval;
+  if (!n->dns_on || x->server != n->dns_ip) {
+    f->dstatus = EFI_TIMEOUT; /* nobody answers at that address */
+  } else {
+    f->dstatus = fdns_lookup(n, name, f->daddrs, &f->ndaddr);
+  }
+  f->ready = f->dstatus == EFI_TIMEOUT ? (uint64_t)tries * iv * 1000 * FW_NS_MS : n->dns_delay;
+  x->toks[slot] = tok;
+  d->pending++;
+  fnet_queue(n, f);
+  return EFI_SUCCESS;
+}
+
+static EFI_STATUS EFIAPI d_ip2h(EFI_DNS4_PROTOCOL *This, EFI_IPv4_ADDRESS a, EFI_DNS4_COMPLETION_TOKEN *t) {
+  (void)This, (void)a, (void)t;
+  return EFI_UNSUPPORTED;
+}
+
+static EFI_STATUS EFIAPI d_poll(EFI_DNS4_PROTOCOL *This) {
+  struct fnet *n = D(This)->nic->net;
+  n->fw->ctr.polls++;
+  fw_charge(FW_POLL_COST_NS);
+  fnet_process_one(n);
+  return EFI_SUCCESS;
+}
+
+static EFI_STATUS EFIAPI d_cancel(EFI_DNS4_PROTOCOL *This, EFI_DNS4_COMPLETION_TOKEN *tok) {
+  struct fdns *d = D(This);
+  if (!d->configured) return EFI_NOT_STARTED;
+  struct fdns_x *x = X(d);
+  for (unsigned i = 0; i < DNS_MAX_PENDING; i++) {
+    if (x->toks[i] && (!tok || x->toks[i] == tok)) {
+      EFI_DNS4_COMPLETION_TOKEN *t = x->toks[i];
+      x->toks[i] = NULL;
+      d->pending--;
+      fw_complete(t->Event, &t->Status, EFI_ABORTED);
+      if (tok) return EFI_SUCCESS;
+    }
+  }
+  return tok ? EFI_NOT_FOUND : EFI_SUCCESS;
+}
+
+void fdns_input(struct fnet *n, struct fframe *f) {
+  struct fdns *d = fnet_find_dns(n, f->inst_id);
+  if (!d) return;
+  struct fdns_x *x = X(d);
+  unsigned slot = DNS_MAX_PENDING;
+  for (unsigned i = 0; i < DNS_MAX_PENDING; i++)
+    if (x->toks[i] == f->dtok) slot = i;
+  if (slot == DNS_MAX_PENDING) return; /* cancelled */
+  EFI_DNS4_COMPLETION_TOKEN *tok = f->dtok;
+  x->toks[slot] = NULL;
+  d->pending--;
+  tok->RspData.H2AData = NULL;
+  if (f->dstatus == EFI_SUCCESS) {
+    DNS_HOST_TO_ADDR_DATA *h = fw_pool_alloc(sizeof(*h));
+    h->IpCount = f->ndaddr;
+    h->IpList = fw_pool_alloc(f->ndaddr * sizeof(EFI_IPv4_ADDRESS));
+    for (unsigned i = 0; i < f->ndaddr; i++) {
+      uint32_t a = f->daddrs[i];
+      EFI_IPv4_ADDRESS e = {{(UINT8)(a >> 24), (UINT8)(a >> 16), (UINT8)(a >> 8), (UINT8)a}};
+      h->IpList[i] = e;
+    }
+    tok->RspData.H2AData = h;
+  }
+  fw_complete(tok->Event, &tok->Status, f->dstatus);
+}
+
+EFI_STATUS fdns_create(struct fnic *nic, struct fdns **out) {
+  struct fdns *d = calloc(1, sizeof(*d) + sizeof(struct fdns_x));
+  d->proto.GetModeData = d_mode;
+  d->proto.Configure = d_configure;
+  d->proto.HostNameToIp = d_h2ip;
+  d->proto.IpToHostName = d_ip2h;
+  d->proto.Poll = d_poll;
+  d->proto.Cancel = d_cancel;
+  d->nic = nic;
+  d->id = nic->net->next_id++;
+  d->handle = fw_handle_new();
+  fw_install(d->handle, &dns4_guid, &d->proto);
+  d->next = nic->dnss;
+  nic->dnss = d;
+  *out = d;
+  return EFI_SUCCESS;
+}
+
+void fdns_destroy(struct fdns *d) {
+  dns_flush(d, EFI_ABORTED);
+  struct fdns **pp = &d->nic->dnss;
+  while (*pp && *pp != d) pp = &(*pp)->next;
+  if (*pp) *pp = d->next;
+  fw_handle_free(d->handle);
+  free(d);
+}
