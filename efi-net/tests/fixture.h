@@ -16,11 +16,13 @@
 
 #include "efisock/socket.h"
 #include "fakefw/fakefw.h"
+#include "quirks.h"
 
 struct fx {
   struct fakefw *fw;
   struct fnet *n;
   efinet_t *net;
+  struct fwq *q; /* quirk layer, when a profile was given */
 };
 
 #define GUEST FNET_IP(10, 0, 2, 15)
@@ -39,8 +41,9 @@ static inline struct efisock_sockaddr_in fx_sin(uint32_t ip, uint16_t port) {
 #define SA(p) ((struct efisock_sockaddr *)(p))
 
 /* Firmware with opts, stack with cfg (may be NULL), address per method. */
-static inline void fx_setup_with(struct fx *f, const struct fakefw_opts *o,
-                                 const struct efinet_config *c, enum efinet_ipmethod m) {
+static inline void fx_setup_q(struct fx *f, const struct fakefw_opts *o,
+                              const struct efinet_config *c, enum efinet_ipmethod m,
+                              const char *quirks) {
   memset(f, 0, sizeof(*f));
   f->fw = fakefw_create(o);
   f->n = fakefw_net(f->fw);
@@ -51,6 +54,13 @@ static inline void fx_setup_with(struct fx *f, const struct fakefw_opts *o,
     memset(&cfg, 0, sizeof(cfg));
   cfg.st = fakefw_st(f->fw);
   cfg.image = fakefw_image(f->fw);
+  if (quirks) {
+    struct fwq_set set;
+    char err[128];
+    if (fwq_parse(quirks, &set, err, sizeof(err))) fail_msg("quirks: %s", err);
+    assert_int_equal(fwq_open(&f->q, cfg.st, cfg.image, &set, NULL), 0);
+    cfg.source = fwq_source(f->q);
+  }
   assert_int_equal(efinet_open(&f->net, &cfg), 0);
   if (m == EFINET_IP_STATIC) {
     struct efinet_ipconfig ic;
@@ -70,6 +80,11 @@ static inline void fx_setup_with(struct fx *f, const struct fakefw_opts *o,
   }
 }
 
+static inline void fx_setup_with(struct fx *f, const struct fakefw_opts *o,
+                                 const struct efinet_config *c, enum efinet_ipmethod m) {
+  fx_setup_q(f, o, c, m, NULL);
+}
+
 static inline void fx_setup(struct fx *f) { fx_setup_with(f, NULL, NULL, EFINET_IP_STATIC); }
 
 static inline void fx_assert_leak_free(struct fx *f) {
@@ -81,6 +96,8 @@ static inline void fx_assert_leak_free(struct fx *f) {
 static inline void fx_teardown(struct fx *f) {
   efinet_close(f->net);
   f->net = NULL;
+  fwq_close(f->q);
+  f->q = NULL;
   fx_assert_leak_free(f);
   fakefw_destroy(f->fw);
 }
