@@ -257,6 +257,7 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
   unsigned spin_max = net->cfg.poll_spin_us / 5 ? net->cfg.poll_spin_us / 5 : 1;
   unsigned budget = spin_max;
   int rc = 0;
+  bool timer_fired = false;
   for (;;) {
     enum efinet_poll_policy pol = net->cfg.poll_policy;
     bool poll = has_poll_target(net) &&
@@ -272,7 +273,10 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
       EFI_EVENT evs[2] = {net->wake, net->timer};
       UINTN idx = 0;
       net->stats.waits++;
-      bs->WaitForEvent(forever ? 1 : 2, evs, &idx);
+      /* WaitForEvent resets the event that ended it: if that was the
+       * deadline timer, remember it, or the timeout would be lost. */
+      if (bs->WaitForEvent(forever ? 1 : 2, evs, &idx) == EFI_SUCCESS && idx == 1)
+        timer_fired = true;
       /* After a sleep poll briefly again; each idle cycle halves the spin so
        * an idle wait settles at about one Poll per tick. */
       spin_max = spin_max > 1 ? spin_max / 2 : 1;
@@ -280,7 +284,7 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
     }
     en_progress(net);
     if (cond(arg)) break;
-    if (!forever && bs->CheckEvent(net->timer) == EFI_SUCCESS) {
+    if (!forever && (timer_fired || bs->CheckEvent(net->timer) == EFI_SUCCESS)) {
       rc = EFISOCK_ETIMEDOUT;
       break;
     }

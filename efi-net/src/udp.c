@@ -123,7 +123,9 @@ static void enqueue(struct en_sock *s, EFI_UDP4_RECEIVE_DATA *rx) {
 static void udp_progress(struct en_sock *s) {
   struct efinet *net = s->net;
   struct en_udp *u = &s->u.udp;
-  if (en_tok_complete(&u->rx_tok)) {
+  /* Drain what the firmware already has: each repost may complete at once.
+   * Bounded, so a flood cannot hold the safe point for ever. */
+  for (unsigned round = 0; round < 64 && en_tok_complete(&u->rx_tok); round++) {
     u->rx_tok.posted = 0;
     s->stats.rx_completed++;
     net->stats.rx_completed++;
@@ -135,6 +137,7 @@ static void udp_progress(struct en_sock *s) {
     } else if (st != EFI_ABORTED && st != EFI_SUCCESS) {
       s->so_error = efisock_status_to_errno(st); /* ICMP error on a connected socket */
     }
+    post_rx(s);
   }
   for (unsigned i = 0; i < u->ntx; i++) {
     if (!en_tok_complete(&u->tx_tok[i])) continue;

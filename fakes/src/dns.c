@@ -347,12 +347,17 @@ static EFI_STATUS EFIAPI d_h2ip(EFI_DNS4_PROTOCOL *This, CHAR16 *host, EFI_DNS4_
   f->dtok = tok;
   uint32_t tries = (tok->RetryCount ? tok->RetryCount : d->retry_count) + 1;
   uint32_t iv = tok->RetryInterval ? (tok->RetryInterval < 2 ? 2 : tok->RetryInterval) : d->retry_interval;
-  if (!n->dns_on || x->server != n->dns_ip) {
-    f->dstatus = EFI_TIMEOUT; /* nobody answers at that address */
-  } else {
+  /* Like DnsDxe: each try that gets no acceptable answer waits a retry
+   * interval; answers with a wrong id or source are ignored. */
+  f->dstatus = EFI_TIMEOUT;
+  uint32_t t = 0;
+  for (; t < tries; t++) {
+    if (!n->dns_on || x->server != n->dns_ip) continue; /* nobody answers there */
     f->dstatus = fdns_lookup(n, name, f->daddrs, &f->ndaddr);
+    if (f->dstatus != EFI_TIMEOUT) break;
   }
-  f->ready = f->dstatus == EFI_TIMEOUT ? (uint64_t)tries * iv * 1000 * FW_NS_MS : n->dns_delay;
+  f->ready = (uint64_t)(t < tries ? t : tries) * iv * 1000 * FW_NS_MS +
+             (f->dstatus == EFI_TIMEOUT ? 0 : n->dns_delay);
   x->toks[slot] = tok;
   d->pending++;
   fnet_queue(n, f);
