@@ -148,11 +148,17 @@ int en_ip_wait_addr(struct efinet *net, unsigned ms) {
 
 void en_ip_release(struct efinet *net) { (void)net; }
 
+/* SetData(Policy): EFI_NOT_READY (being applied) and EFI_ABORTED (that
+ * policy is already in force, as EDK2 answers) are both fine. */
+static EFI_STATUS set_policy(EFI_IP4_CONFIG2_PROTOCOL *c2, EFI_IP4_CONFIG2_POLICY pol) {
+  EFI_STATUS s = c2->SetData(c2, Ip4Config2DataTypePolicy, sizeof(pol), &pol);
+  return s == EFI_NOT_READY || s == EFI_ABORTED ? EFI_SUCCESS : s;
+}
+
 static int set_static2(struct efinet *net, const struct efinet_ipconfig *c, unsigned ms) {
   EFI_IP4_CONFIG2_PROTOCOL *c2 = net->ip4cfg2;
-  EFI_IP4_CONFIG2_POLICY pol = Ip4Config2PolicyStatic;
-  EFI_STATUS s = c2->SetData(c2, Ip4Config2DataTypePolicy, sizeof(pol), &pol);
-  if (EFI_ERROR(s) && s != EFI_NOT_READY) return efisock_status_to_errno(s);
+  EFI_STATUS s = set_policy(c2, Ip4Config2PolicyStatic);
+  if (EFI_ERROR(s)) return efisock_status_to_errno(s);
   EFI_IP4_CONFIG2_MANUAL_ADDRESS ma;
   ma.Address = en_sin_ip(&c->addr);
   ma.SubnetMask = en_sin_ip(&c->mask);
@@ -181,12 +187,10 @@ static int set_dhcp2(struct efinet *net, unsigned ms) {
   EFI_IP4_CONFIG2_PROTOCOL *c2 = net->ip4cfg2;
   /* (Re)start DHCP by going through Static (quirk 4); EFI_NOT_READY from
    * SetData(Policy) only means the change is still being applied. */
-  EFI_IP4_CONFIG2_POLICY pol = Ip4Config2PolicyStatic;
-  EFI_STATUS s = c2->SetData(c2, Ip4Config2DataTypePolicy, sizeof(pol), &pol);
-  if (EFI_ERROR(s) && s != EFI_NOT_READY) return efisock_status_to_errno(s);
-  pol = Ip4Config2PolicyDhcp;
-  s = c2->SetData(c2, Ip4Config2DataTypePolicy, sizeof(pol), &pol);
-  if (EFI_ERROR(s) && s != EFI_NOT_READY) return efisock_status_to_errno(s);
+  EFI_STATUS s = set_policy(c2, Ip4Config2PolicyStatic);
+  if (EFI_ERROR(s)) return efisock_status_to_errno(s);
+  s = set_policy(c2, Ip4Config2PolicyDhcp);
+  if (EFI_ERROR(s)) return efisock_status_to_errno(s);
   net->have_addr = false;
   return en_wait(net, addr_ready, net, ms, false);
 }

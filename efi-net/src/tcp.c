@@ -679,6 +679,16 @@ static void tcp_destroy(struct en_sock *s) {
     c->u.tcp.aborting = true;
     en_sock_free(c);
   }
+  /* An Accept that completed but was never consumed handed us a child. */
+  if (en_tok_complete(&t->listen_tok) && t->listen_tok.u.hdr.Status == EFI_SUCCESS &&
+      t->listen_tok.u.listen.NewChildHandle) {
+    EFI_HANDLE h = t->listen_tok.u.listen.NewChildHandle;
+    void *proto = NULL;
+    if (!EFI_ERROR(net->src.get(net->src.self, h, &tcp4_guid, &proto)) && proto)
+      ((EFI_TCP4_PROTOCOL *)proto)->Configure(proto, NULL);
+    net->tcp4_sb->DestroyChild(net->tcp4_sb, h);
+    t->listen_tok.posted = 0;
+  }
   if (P(s)) {
     P(s)->Configure(P(s), NULL); /* aborts: firmware lets go of every token */
     en_child_destroy(net, &s->child);

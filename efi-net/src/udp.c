@@ -214,7 +214,7 @@ static efisock_ssize_t udp_send(struct en_sock *s, const void *buf, size_t len, 
   }
   uint8_t *copy = en_alloc(net, len);
   if (!copy) return -EFISOCK_ENOBUFS;
-  memcpy(copy, buf, len);
+  if (len) memcpy(copy, buf, len);
   u->txbuf[i] = copy;
   EFI_UDP4_SESSION_DATA *sd = &u->txsess[i];
   memset(sd, 0, sizeof(*sd));

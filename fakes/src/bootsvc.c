@@ -40,8 +40,11 @@ void *fw_pool_alloc(size_t n) {
 
 void fw_pool_free(void *ptr) {
   struct fakefw *fw = fw_active;
-  struct fpool *p = (struct fpool *)((uint8_t *)ptr - sizeof(struct fpool));
-  if (p->magic != FW_POOL_MAGIC) {
+  /* Look the block up among the live ones before touching its header: a
+   * double free or a foreign pointer must be reported, not dereferenced. */
+  struct fpool *p = fw->pool;
+  while (p && (uint8_t *)p + sizeof(*p) != (uint8_t *)ptr) p = p->next;
+  if (!p || p->magic != FW_POOL_MAGIC) {
     fw_violation("FreePool(%p): not a pool block (double free?)", ptr);
     return;
   }

@@ -145,7 +145,8 @@ static EFI_STATUS EFIAPI t_configure(EFI_TCP4_PROTOCOL *This, EFI_TCP4_CONFIG_DA
   if (ap->UseDefaultAddress) {
     if (!nic->configured) {
       /* EDK2 starts DHCP itself, switching a Static policy with no address. */
-      if (nic->policy == Ip4Config2PolicyStatic && !nic->man_addr) nic->policy = Ip4Config2PolicyDhcp;
+      if (nic->policy == Ip4Config2PolicyStatic && !nic->man_addr && !nic->net->fw->opts.no_auto_dhcp)
+        nic->policy = Ip4Config2PolicyDhcp;
       if (nic->policy == Ip4Config2PolicyDhcp) fnet_nic_start_dhcp(nic);
       return EFI_NO_MAPPING;
     }
@@ -337,6 +338,7 @@ static EFI_STATUS EFIAPI t_transmit(EFI_TCP4_PROTOCOL *This, EFI_TCP4_IO_TOKEN *
     t->unsent = realloc(t->unsent, t->unsent_cap);
   }
   for (UINT32 i = 0; i < tx->FragmentCount; i++) {
+    if (!tx->FragmentTable[i].FragmentLength) continue;
     memcpy(t->unsent + t->unsent_len, tx->FragmentTable[i].FragmentBuffer,
            tx->FragmentTable[i].FragmentLength);
     t->unsent_len += tx->FragmentTable[i].FragmentLength;
@@ -612,6 +614,7 @@ void ftcp_input(struct fnet *n, struct fframe *f) {
 
 void fconn_guest_data(struct fconn *c, const uint8_t *d, size_t len) {
   struct fnet *n = c->net;
+  if (!len) return;
   for (size_t off = 0; off < len; off += MSS) {
     size_t chunk = len - off < MSS ? len - off : MSS;
     n->fw->ctr.frames_out++;
@@ -655,7 +658,7 @@ void fconn_pump(struct fconn *c) {
 }
 
 void fnet_conn_send(struct fconn *c, const void *d, size_t len) {
-  if (c->dead || c->got_reset || c->peer_fin_queued) return;
+  if (c->dead || c->got_reset || c->peer_fin_queued || !len) return;
   if (c->out_len + len > c->out_cap) {
     c->out_cap = (c->out_len + len) * 2;
     c->out = realloc(c->out, c->out_cap);

@@ -115,7 +115,8 @@ static EFI_STATUS EFIAPI u_configure(EFI_UDP4_PROTOCOL *This, EFI_UDP4_CONFIG_DA
   uint32_t laddr, mask;
   if (cd->UseDefaultAddress) {
     if (!nic->configured) {
-      if (nic->policy == Ip4Config2PolicyStatic && !nic->man_addr) nic->policy = Ip4Config2PolicyDhcp;
+      if (nic->policy == Ip4Config2PolicyStatic && !nic->man_addr && !nic->net->fw->opts.no_auto_dhcp)
+        nic->policy = Ip4Config2PolicyDhcp;
       if (nic->policy == Ip4Config2PolicyDhcp) fnet_nic_start_dhcp(nic);
       return EFI_NO_MAPPING;
     }
@@ -186,6 +187,7 @@ static EFI_STATUS EFIAPI u_transmit(EFI_UDP4_PROTOCOL *This, EFI_UDP4_COMPLETION
   uint8_t *buf = malloc(sum ? sum : 1);
   size_t off = 0;
   for (UINT32 i = 0; i < tx->FragmentCount; i++) {
+    if (!tx->FragmentTable[i].FragmentLength) continue;
     memcpy(buf + off, tx->FragmentTable[i].FragmentBuffer, tx->FragmentTable[i].FragmentLength);
     off += tx->FragmentTable[i].FragmentLength;
   }

@@ -33,6 +33,7 @@ struct fakefw_opts {
   bool no_udp4;
   bool rng;                 /* firmware with EFI_RNG_PROTOCOL */
   bool policy_static;       /* Ip4Config2 policy starts Static (Feb 2016 - Oct 2017 EDK2) */
+  bool no_auto_dhcp;        /* ...and Configure(UseDefaultAddress) never starts DHCP (that bug) */
   bool dhcp_silent;         /* no DHCP server on the LAN */
   unsigned dhcp_ms;         /* DHCP duration (default 3100: EDK2 collects offers ~3 s) */
   unsigned tcp_rcvbuf;      /* default TCP receive buffer when no ControlOption (65536) */

@@ -1,0 +1,1 @@
+"""fwnet: emulator-backed test and simulation framework for firmware networking."""

@@ -1,0 +1,63 @@
+"""Build and unit-test the C parts with CMake and CTest.
+
+Two build trees: build/release (host code and the EFI targets) and
+build/asan (host code under AddressSanitizer and UBSan). Both are
+incremental; a failed step raises BuildError naming the step and its log.
+"""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TREES = {
+    "release": ["-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DFWNET_EFI=ON"],
+    "asan": ["-DCMAKE_BUILD_TYPE=Debug", "-DFWNET_SANITIZE=ON", "-DFWNET_EFI=OFF"],
+}
+
+
+class BuildError(Exception):
+    pass
+
+
+def tree_dir(name):
+    return os.path.join(ROOT, "build", name)
+
+
+def _run(step, cmd, log):
+    with open(log, "a") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    if rc != 0:
+        with open(log) as f:
+            tail = f.read().splitlines()[-25:]
+        raise BuildError("%s failed (exit %d); log: %s\n%s" % (step, rc, log, "\n".join(tail)))
+
+
+def build(name, jobs=None, quiet=False):
+    d = tree_dir(name)
+    os.makedirs(d, exist_ok=True)
+    log = os.path.join(d, "build.log")
+    open(log, "w").close()
+    if not quiet:
+        print("fwnet: building %s (log %s)" % (name, os.path.relpath(log, ROOT)), flush=True)
+    _run("cmake configure (%s)" % name, ["cmake", "-S", ROOT, "-B", d] + TREES[name], log)
+    _run("cmake build (%s)" % name,
+         ["cmake", "--build", d, "-j", str(jobs or os.cpu_count() or 2)], log)
+    return d
+
+
+def ctest(name, jobs=None):
+    """Run CTest in a build tree; its output goes to the terminal."""
+    d = tree_dir(name)
+    print("fwnet: unit tests (%s)" % name, flush=True)
+    return subprocess.call(["ctest", "--test-dir", d, "--output-on-failure",
+                            "-j", str(jobs or os.cpu_count() or 2)], cwd=ROOT)
+
+
+def efi_app(name="efinet-info"):
+    path = os.path.join(tree_dir("release"), "efi-net", name + ".efi")
+    if not os.path.exists(path):
+        raise BuildError("EFI application %s not built (run: ./fwnet build)" % path)
+    return path
