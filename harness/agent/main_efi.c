@@ -1,0 +1,153 @@
+/* fwnet-agent.efi: the agent as a UEFI application. Commands arrive on the
+ * console input (OVMF connects it to the serial port); replies go to the
+ * console output, which OVMF mirrors to every serial port among its own
+ * messages and escape sequences. So each reply is framed:
+ *     @@F <reply> <crc32 of reply, hex> F@@
+ * and the harness takes only frames whose CRC matches. On quit the machine
+ * powers off, so QEMU exits by itself. */
+#include "efinet_cmds.h"
+
+size_t strlen(const char *s);
+
+typedef struct {
+  UINT16 ScanCode;
+  CHAR16 UnicodeChar;
+} EFI_INPUT_KEY;
+
+typedef struct EFI_SIMPLE_TEXT_INPUT_PROTOCOL EFI_SIMPLE_TEXT_INPUT_PROTOCOL;
+struct EFI_SIMPLE_TEXT_INPUT_PROTOCOL {
+  EFI_STATUS(EFIAPI *Reset)(EFI_SIMPLE_TEXT_INPUT_PROTOCOL *This, BOOLEAN Ext);
+  EFI_STATUS(EFIAPI *ReadKeyStroke)(EFI_SIMPLE_TEXT_INPUT_PROTOCOL *This, EFI_INPUT_KEY *Key);
+  EFI_EVENT WaitForKey;
+};
+
+typedef struct {
+  EFI_TABLE_HEADER Hdr;
+  VOID *Slots[10]; /* GetTime .. GetNextHighMonotonicCount */
+  VOID(EFIAPI *ResetSystem)(UINTN Type, EFI_STATUS Status, UINTN Size, VOID *Data);
+} EFI_RUNTIME_SERVICES_MIN;
+
+static EFI_SYSTEM_TABLE *st;
+static struct efc cmds;
+static uint64_t tsc_per_us = 1;
+
+static uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64_t)hi << 32 | lo;
+}
+
+static uint64_t tsc_clock(void *ctx) {
+  (void)ctx;
+  return rdtsc() * 1000u / tsc_per_us;
+}
+
+static uint32_t crc32(const char *s) {
+  uint32_t c = ~0u;
+  while (*s) {
+    c ^= (uint8_t)*s++;
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+static void put(const char *s) {
+  CHAR16 buf[257];
+  while (*s) {
+    unsigned n = 0;
+    while (*s && n < 256) buf[n++] = (CHAR16)(unsigned char)*s++;
+    buf[n] = 0;
+    st->ConOut->OutputString(st->ConOut, buf);
+  }
+}
+
+static void write_frame(struct agent_env *env, const char *line) {
+  (void)env;
+  char crc[9];
+  uint32_t c = crc32(line);
+  for (int i = 7; i >= 0; i--, c >>= 4) crc[i] = "0123456789abcdef"[c & 15];
+  crc[8] = 0;
+  put("\r\n@@F ");
+  put(line);
+  put(" ");
+  put(crc);
+  put(" F@@\r\n");
+}
+
+static void vendor(char *out, size_t cap) {
+  size_t n = 0;
+  for (CHAR16 *v = st->FirmwareVendor; v && *v && n + 1 < cap; v++)
+    out[n++] = (*v > ' ' && *v < 127) ? (char)*v : '_';
+  out[n] = 0;
+}
+
+static int extra(struct agent_env *env, const char *op, const char *args, char *out, size_t cap) {
+  (void)env;
+  const char *h = "hello";
+  const char *a = op;
+  while (*a && *a == *h) a++, h++;
+  if (*a == *h) {
+    char v[64], rev[16];
+    vendor(v, sizeof(v));
+    uint32_t r = st->FirmwareRevision;
+    rev[0] = '0', rev[1] = 'x';
+    for (int i = 9; i >= 2; i--, r >>= 4) rev[i] = "0123456789abcdef"[r & 15];
+    rev[10] = 0;
+    agent_kv(out, cap, "backend", "efi");
+    agent_kv(out, cap, "vendor", v);
+    agent_kv(out, cap, "rev", rev);
+    agent_kv_int(out, cap, "uefi", (long long)(st->Hdr.Revision >> 16));
+    efc_protocols(&cmds, out, cap);
+    return 0;
+  }
+  return efc_extra(&cmds, op, args, out, cap);
+}
+
+static int read_line(char *buf, size_t cap) {
+  EFI_SIMPLE_TEXT_INPUT_PROTOCOL *in = st->ConIn;
+  size_t n = 0;
+  for (;;) {
+    EFI_INPUT_KEY k;
+    UINTN idx;
+    if (in->ReadKeyStroke(in, &k) != EFI_SUCCESS) {
+      st->BootServices->WaitForEvent(1, &in->WaitForKey, &idx);
+      continue;
+    }
+    CHAR16 ch = k.UnicodeChar;
+    if (ch == '\r' || ch == '\n') {
+      if (!n) continue;
+      buf[n] = 0;
+      return (int)n;
+    }
+    if (ch >= 32 && ch < 127 && n + 1 < cap) buf[n++] = (char)ch;
+  }
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab) {
+  st = systab;
+  EFI_BOOT_SERVICES *bs = st->BootServices;
+  bs->SetWatchdogTimer(0, 0, 0, NULL); /* the boot manager's 5-minute watchdog */
+  uint64_t t0 = rdtsc();
+  bs->Stall(10000);
+  uint64_t dt = rdtsc() - t0;
+  tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+  static struct agent_env env;
+  agent_efinet_env(&env, tsc_clock, NULL);
+  env.write_line = write_frame;
+  env.extra = extra;
+  cmds.st = st;
+  cmds.image = image;
+  cmds.env = &env;
+  char line[1024];
+  write_frame(&env, "ready backend=efi");
+  for (;;) {
+    read_line(line, sizeof(line));
+    if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
+    agent_execute(&env, line);
+  }
+  efc_close(&cmds);
+  write_frame(&env, "ok op=quit ret=0 errno=0");
+  EFI_RUNTIME_SERVICES_MIN *rt = st->RuntimeServices;
+  rt->ResetSystem(2 /* EfiResetShutdown */, EFI_SUCCESS, 0, NULL);
+  return EFI_SUCCESS;
+}
