@@ -311,6 +311,14 @@ static void *get_on_nic(struct efinet *net, EFI_GUID *g) {
   return p;
 }
 
+static void connect_all(EFI_BOOT_SERVICES *bs) {
+  UINTN n = 0;
+  EFI_HANDLE *all = NULL;
+  if (EFI_ERROR(bs->LocateHandleBuffer(AllHandles, NULL, NULL, &n, &all)) || !all) return;
+  for (UINTN i = 0; i < n; i++) bs->ConnectController(all[i], NULL, NULL, TRUE);
+  bs->FreePool(all);
+}
+
 int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   if (!out || !cfg || !cfg->st || !cfg->st->BootServices) return EFISOCK_EINVAL;
   EFI_BOOT_SERVICES *bs = cfg->st->BootServices;
@@ -357,7 +365,14 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   err = EFISOCK_ENETDOWN;
   if (EFI_ERROR(net->src.locate(net->src.self, &tcp4_sb_guid, &n, &hs)) || n == 0) {
     if (hs) bs->FreePool(hs);
-    goto fail;
+    hs = NULL;
+    /* The boot manager connects only the boot device: the network drivers
+     * may never have been started. Connect everything, as `connect -r`. */
+    if (!cfg->no_connect) connect_all(bs);
+    if (EFI_ERROR(net->src.locate(net->src.self, &tcp4_sb_guid, &n, &hs)) || n == 0) {
+      if (hs) bs->FreePool(hs);
+      goto fail;
+    }
   }
   if (cfg->nic_index >= n) {
     bs->FreePool(hs);

@@ -223,6 +223,7 @@ struct efinet_config {
   unsigned dns_timeout_ms;   /* per-try resolver timeout (default 2000) */
   unsigned dns_retries;      /* resolver tries per server (default 2) */
   int use_builtin_resolver;  /* ignore DNS4 even when the firmware has it */
+  int no_connect;            /* do not ConnectController() when no NIC is started */
 };
 
 enum efinet_ipmethod {

@@ -218,7 +218,8 @@ typedef struct EFI_BOOT_SERVICES {
   EFI_STATUS(EFIAPI *Stall)(UINTN Microseconds);
   EFI_STATUS(EFIAPI *SetWatchdogTimer)(UINTN Timeout, UINT64 WatchdogCode, UINTN DataSize,
                                        CHAR16 *WatchdogData);
-  EFI_UNUSED_FN ConnectController;
+  EFI_STATUS(EFIAPI *ConnectController)(EFI_HANDLE ControllerHandle, EFI_HANDLE *DriverImageHandle,
+                                        VOID *RemainingDevicePath, BOOLEAN Recursive);
   EFI_UNUSED_FN DisconnectController;
   EFI_STATUS(EFIAPI *OpenProtocol)(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID **Interface,
                                    EFI_HANDLE AgentHandle, EFI_HANDLE ControllerHandle,

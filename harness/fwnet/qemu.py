@@ -1,0 +1,246 @@
+"""QEMU for OVMF: firmware discovery, the boot disk, the command line, the
+accelerator, and a process that never outlives the harness.
+
+Network safety (shared/design/network-safety.md): the user network always has
+restrict=on; the guest reaches only guestfwd targets (relays to 127.0.0.1)
+and hostfwd binds 127.0.0.1 only. make_cmdline() is the one place a command
+line is built, and check_cmdline() refuses any that breaks these rules.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIRMWARE_DIRS = ["/usr/share/qemu/firmware", "/etc/qemu/firmware"]
+GUEST_NET = "10.0.2.0/24"
+GUEST_ADDR = "10.0.2.15"
+PEER_ADDR = "10.0.2.100"  # where guestfwd puts host peers
+
+
+class QemuError(Exception):
+    pass
+
+
+# ---- firmware ----
+
+def firmware_list(extra_dirs=()):
+    """Firmware described by QEMU's JSON descriptors (plus user directories):
+    dicts with name, code, vars, arch, features, descriptor."""
+    out = []
+    for d in list(FIRMWARE_DIRS) + list(extra_dirs):
+        for f in sorted(glob.glob(os.path.join(d, "*.json"))):
+            try:
+                j = json.load(open(f))
+            except (OSError, ValueError) as e:
+                out.append({"name": os.path.basename(f), "error": "unreadable: %s" % e,
+                            "descriptor": f})
+                continue
+            m = j.get("mapping", {})
+            if m.get("device") != "flash":
+                continue
+            code = m.get("executable", {}).get("filename")
+            vars_ = m.get("nvram-template", {}).get("filename")
+            arch = (j.get("targets") or [{}])[0].get("architecture", "?")
+            name = os.path.splitext(os.path.basename(f))[0]
+            out.append({"name": name, "code": code, "vars": vars_, "arch": arch,
+                        "features": j.get("features", []), "descriptor": f,
+                        "description": j.get("description", ""),
+                        "present": bool(code and os.path.exists(code) and vars_ and os.path.exists(vars_))})
+    return out
+
+
+def pick_firmware(name=None, extra_dirs=()):
+    fws = [f for f in firmware_list(extra_dirs) if f.get("present") and f.get("arch") == "x86_64"]
+    if name:
+        if os.path.exists(name):  # a path to a CODE file, vars beside it
+            code = name
+            vars_ = name.replace("CODE", "VARS")
+            if not os.path.exists(vars_):
+                raise QemuError("firmware %s: no vars template %s beside it" % (name, vars_))
+            return {"name": os.path.basename(name), "code": code, "vars": vars_, "arch": "x86_64",
+                    "features": []}
+        for f in fws:
+            if f["name"] == name:
+                return f
+        raise QemuError("firmware %r not found; `fwnet firmware` lists what is installed" % name)
+    # Embedded default: Debian's OVMF without Secure Boot enforcement.
+    for f in fws:
+        if "secure-boot" not in f["features"] and "enrolled-keys" not in f["features"]:
+            return f
+    raise QemuError("no x86_64 OVMF found (Debian package: ovmf); descriptors in %s"
+                    % ", ".join(FIRMWARE_DIRS))
+
+
+# ---- boot disk ----
+
+def make_disk(efi_path, out_img):
+    """A FAT image with the app as \\EFI\\BOOT\\BOOTX64.EFI (mtools, no root)."""
+    for tool in ("mformat", "mcopy", "mmd"):
+        if not shutil.which(tool):
+            raise QemuError("%s not found (Debian package: mtools)" % tool)
+    size = max(16, os.path.getsize(efi_path) // (1 << 20) + 8)
+    with open(out_img, "wb") as f:
+        f.truncate(size << 20)
+    for cmd in (["mformat", "-i", out_img, "::"],
+                ["mmd", "-i", out_img, "::/EFI", "::/EFI/BOOT"],
+                ["mcopy", "-i", out_img, efi_path, "::/EFI/BOOT/BOOTX64.EFI"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            raise QemuError("%s failed: %s" % (" ".join(cmd), r.stderr.strip()))
+
+
+# ---- accelerator ----
+
+def detect_accel(cache_dir, firmware, force=None):
+    """KVM when it really runs guests, else TCG. /dev/kvm may exist yet guests
+    die with "emulation failure", so KVM is tried once (cached per host)."""
+    if force:
+        return force, "forced"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg", "no usable /dev/kvm"
+    os.makedirs(cache_dir, exist_ok=True)
+    cache = os.path.join(cache_dir, "accel")
+    if os.path.exists(cache):
+        v = open(cache).read().split()
+        if v:
+            return v[0], "cached probe: " + " ".join(v[1:])
+    vars_copy = os.path.join(cache_dir, "probe-vars.fd")
+    shutil.copy(firmware["vars"], vars_copy)
+    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "kvm", "-m", "128", "-nodefaults",
+           "-display", "none", "-no-reboot", "-serial", "none", "-monitor", "none",
+           "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
+           "-drive", "if=pflash,format=raw,unit=1,file=" + vars_copy, "-net", "none"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=4)
+        result, why = "tcg", "KVM probe died: " + (out.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        result, why = "kvm", "KVM probe ran 4 s"
+    with open(cache, "w") as f:
+        f.write("%s %s\n" % (result, why))
+    return result, why
+
+
+# ---- command line ----
+
+def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256):
+    """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
+    hostfwds: [(host_port, guest_port)] on 127.0.0.1."""
+    relay = os.path.join(HERE, "relay.py")
+    netdev = ["user", "id=n0", "restrict=on", "net=" + GUEST_NET, "dhcpstart=" + GUEST_ADDR]
+    for gp, hp in guestfwds:
+        netdev.append("guestfwd=tcp:%s:%d-cmd:/usr/bin/python3 %s 127.0.0.1 %d" % (PEER_ADDR, gp, relay, hp))
+    for hp, gp in hostfwds:
+        netdev.append("hostfwd=tcp:127.0.0.1:%d-%s:%d" % (hp, GUEST_ADDR, gp))
+    if nic == "virtio":
+        nicdev = "virtio-net-pci,netdev=n0,romfile="  # OVMF's own VirtioNetDxe
+    elif nic == "e1000":
+        nicdev = "e1000,netdev=n0"  # iPXE's EFI ROM
+    else:
+        raise QemuError("nic must be virtio or e1000, not %r" % nic)
+    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", str(mem), "-smp", "1",
+           "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot", "-monitor", "none",
+           "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
+           "-drive", "if=pflash,format=raw,unit=1,file=" + os.path.join(run_dir, "vars.fd"),
+           "-drive", "if=none,id=disk0,format=raw,file=" + disk,
+           "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
+           "-netdev", ",".join(netdev), "-device", nicdev,
+           "-object", "filter-dump,id=cap0,netdev=n0,file=" + pcap,
+           "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
+           "-serial", "chardev:ser0"]
+    check_cmdline(cmd)
+    return cmd
+
+
+def check_cmdline(cmd):
+    """Refuse any QEMU command line that could reach beyond this machine."""
+    for i, a in enumerate(cmd):
+        if a in ("-netdev", "-nic", "-net") and i + 1 < len(cmd):
+            v = cmd[i + 1]
+            if v.startswith("user") and "restrict=on" not in v.split(","):
+                raise QemuError("refusing a user network without restrict=on: %s" % v)
+            if v.startswith(("tap", "bridge", "socket", "vde")):
+                raise QemuError("refusing network backend %s outside a harness namespace" % v.split(",")[0])
+            for m in re.finditer(r"hostfwd=tcp:([^:]*):", v):
+                if m.group(1) != "127.0.0.1":
+                    raise QemuError("hostfwd must bind 127.0.0.1, not %r" % m.group(1))
+            for m in re.finditer(r"guestfwd=tcp:[^-]*-cmd:\S+ \S+ (\S+) ", v):
+                if m.group(1) != "127.0.0.1":
+                    raise QemuError("guestfwd must relay to 127.0.0.1, not %r" % m.group(1))
+
+
+class Qemu:
+    """A running QEMU in its own process group, killed with everything it
+    forked (relays) on stop(), errors, and interpreter exit."""
+    live = []
+
+    def __init__(self, cmd, run_dir):
+        self.cmd, self.run_dir = cmd, run_dir
+        self.log_path = os.path.join(run_dir, "qemu.log")
+        with open(os.path.join(run_dir, "qemu.cmdline"), "w") as f:
+            f.write(" ".join(cmd) + "\n")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        Qemu.live.append(self)
+        self.started = time.monotonic()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def exit_reason(self):
+        try:
+            tail = open(self.log_path).read().strip().splitlines()[-3:]
+        except OSError:
+            tail = []
+        return "QEMU exited with status %s%s" % (self.proc.returncode, (": " + " | ".join(tail)) if tail else "")
+
+    def stop(self, grace=3.0):
+        if self.alive():
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=2)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # relays forked by slirp too
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.log.close()
+        if self in Qemu.live:
+            Qemu.live.remove(self)
+
+    @classmethod
+    def stop_all(cls):
+        for q in list(cls.live):
+            q.stop(grace=0)
+
+
+def connect_serial(path, qemu, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not qemu.alive():
+            raise QemuError(qemu.exit_reason())
+        if os.path.exists(path):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                return s
+            except OSError:
+                s.close()
+        time.sleep(0.05)
+    raise QemuError("QEMU's serial socket %s did not appear within %d s" % (path, timeout))

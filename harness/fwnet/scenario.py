@@ -1,0 +1,196 @@
+"""Scenario files: TOML with a step script that reads like the protocol.
+
+    name = "tcp-echo-1"
+    tags = ["core", "tcp"]
+    [[peers]]
+    name = "echo"
+    kind = "echo"
+    steps = '''
+    s = socket stream
+    connect s echo
+    send s len=1
+    recv s len=1 flags=waitall
+    close s
+    '''
+
+Each step line is `[NAME =] OP ARGS...`. Socket names bound with `NAME =`
+stand for the descriptor in later steps (`connect s echo` -> fd=<s> and the
+peer's address and port). A peer name as an argument expands to addr= port=.
+Steps starting with `peer` act on host peers (e.g. `peer conn connect`).
+Errors name the file and line.
+"""
+import os
+import re
+import tomllib
+
+PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http",
+              "blackhole"}
+AGENT_OPS = {"socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv",
+             "recvfrom", "bulkrecv", "bulksend", "shutdown", "close", "sockname", "peername",
+             "setsockopt", "getsockopt", "nonblock", "select", "poll", "resolve", "sleep", "stats"}
+# Positional arguments: which key each position fills.
+POSITIONAL = {
+    "socket": ["type"], "connect": ["fd", "@peer"], "bind": ["fd"], "listen": ["fd"],
+    "accept": ["fd"], "send": ["fd"], "sendto": ["fd", "@peer"], "recv": ["fd"],
+    "recvfrom": ["fd"], "bulkrecv": ["fd"], "bulksend": ["fd"], "shutdown": ["fd", "how"],
+    "close": ["fd"], "sockname": ["fd"], "peername": ["fd"], "setsockopt": ["fd", "opt", "val"],
+    "getsockopt": ["fd", "opt"], "nonblock": ["fd", "on"], "resolve": ["name"],
+    "sleep": ["ms"], "stats": ["fd"],
+}
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ScenarioError(Exception):
+    def __init__(self, path, line, msg):
+        super().__init__("%s:%s: %s" % (path, line, msg))
+        self.path, self.line, self.msg = path, line, msg
+
+
+class Step:
+    def __init__(self, index, line, op, args, bind, peer_action=None):
+        self.index, self.line, self.op, self.args, self.bind = index, line, op, args, bind
+        self.peer_action = peer_action  # (peer, action) for host-peer steps
+
+    @property
+    def label(self):
+        return "%d:%s" % (self.index, self.op if not self.peer_action else "peer-" + self.peer_action[1])
+
+
+class Peer:
+    def __init__(self, d, path, line):
+        self.name = d.get("name")
+        self.kind = d.get("kind")
+        if not self.name or not NAME_RE.match(self.name):
+            raise ScenarioError(path, line, "peer needs a name (letters, digits, _)")
+        if self.kind not in PEER_KINDS:
+            raise ScenarioError(path, line, "peer %s: kind must be one of %s" %
+                                (self.name, ", ".join(sorted(PEER_KINDS))))
+        self.bytes = int(d.get("bytes", 0))
+        self.close = bool(d.get("close", True))
+        self.port = int(d.get("port", 0))  # guest port for `connect` peers
+        self.files = d.get("files", {})
+
+
+class Scenario:
+    def __init__(self, path):
+        self.path = path
+        with open(path, "rb") as f:
+            raw = f.read()
+        text = raw.decode("utf-8")
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            m = re.search(r"line (\d+)", str(e))
+            raise ScenarioError(path, m.group(1) if m else "?", "TOML: %s" % e)
+        known = {"name", "description", "tags", "net", "quirks", "peers", "steps", "deviations",
+                 "requires", "open"}
+        for k in d:
+            if k not in known:
+                raise ScenarioError(path, _line_of(text, k), "unknown key %r" % k)
+        self.name = d.get("name") or os.path.splitext(os.path.basename(path))[0]
+        self.description = d.get("description", "")
+        self.tags = list(d.get("tags", []))
+        self.net = d.get("net", {"mode": "static"})
+        if self.net.get("mode", "static") not in ("static", "dhcp"):
+            raise ScenarioError(path, _line_of(text, "mode"), "net.mode must be static or dhcp")
+        self.quirks = d.get("quirks", "")
+        self.open = d.get("open", {})
+        self.requires = list(d.get("requires", []))
+        self.peers = {}
+        for p in d.get("peers", []):
+            peer = Peer(p, path, _line_of(text, p.get("name", "peers")))
+            if peer.name in self.peers:
+                raise ScenarioError(path, _line_of(text, peer.name), "duplicate peer %s" % peer.name)
+            self.peers[peer.name] = peer
+        if "steps" not in d:
+            raise ScenarioError(path, 1, "no steps")
+        self.steps = self._parse_steps(d["steps"], text)
+        self.deviations = {}
+        for backend, items in d.get("deviations", {}).items():
+            for it in items:
+                step = it.get("step")
+                if not isinstance(step, int) or not 1 <= step <= len(self.steps):
+                    raise ScenarioError(path, _line_of(text, "deviations"),
+                                        "deviation for %s names no step (1..%d)" % (backend, len(self.steps)))
+                if not it.get("why"):
+                    raise ScenarioError(path, _line_of(text, "deviations"),
+                                        "deviation for %s step %d needs a 'why'" % (backend, step))
+                self.deviations.setdefault(backend, {})[step] = it
+
+    def _parse_steps(self, script, text):
+        base = _line_of(text, "steps")
+        steps, names = [], set()
+        for off, raw in enumerate(script.splitlines()):
+            line_no = base + off
+            s = raw.split("#", 1)[0].strip()
+            if not s:
+                continue
+            bind = None
+            m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", s)
+            if m and "=" not in m.group(1):
+                bind, s = m.group(1), m.group(2)
+            words = s.split()
+            op, rest = words[0], words[1:]
+            if op == "peer":
+                if len(rest) < 2 or rest[0] not in self.peers:
+                    raise ScenarioError(self.path, line_no, "peer step: peer NAME ACTION (known peers: %s)"
+                                        % ", ".join(self.peers) or "none")
+                steps.append(Step(len(steps) + 1, line_no, "peer", {}, None, (rest[0], rest[1])))
+                continue
+            if op not in AGENT_OPS:
+                raise ScenarioError(self.path, line_no, "unknown operation %r" % op)
+            args, pos = {}, list(POSITIONAL.get(op, []))
+            for w in rest:
+                if "=" in w:
+                    k, v = w.split("=", 1)
+                    args[k] = v
+                    continue
+                if not pos:
+                    raise ScenarioError(self.path, line_no, "%s: unexpected argument %r" % (op, w))
+                key = pos.pop(0)
+                if key == "@peer":
+                    if w not in self.peers:
+                        raise ScenarioError(self.path, line_no, "%s: unknown peer %r" % (op, w))
+                    args["@peer"] = w
+                else:
+                    args[key] = w
+            for k in ("fd",):
+                if k in args and not args[k].isdigit():
+                    if args[k] not in names:
+                        raise ScenarioError(self.path, line_no, "socket %r not created before" % args[k])
+            for k in ("r", "w", "fds"):
+                if k in args:
+                    for part in args[k].split(","):
+                        nm = part.split(":")[0]
+                        if nm and not nm.isdigit() and nm not in names:
+                            raise ScenarioError(self.path, line_no, "socket %r not created before" % nm)
+            if bind:
+                if op not in ("socket", "accept"):
+                    raise ScenarioError(self.path, line_no, "only socket and accept name a socket")
+                names.add(bind)
+            steps.append(Step(len(steps) + 1, line_no, op, args, bind))
+        if not steps:
+            raise ScenarioError(self.path, base, "no steps")
+        return steps
+
+
+def _line_of(text, key):
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(r"^\s*\[*\s*%s\b" % re.escape(str(key)), line) or ('"%s"' % key) in line:
+            return i
+    return 1
+
+
+def load_dir(d, names=None):
+    out = []
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".toml"):
+            s = Scenario(os.path.join(d, f))
+            if not names or s.name in names or any(t in names for t in s.tags):
+                out.append(s)
+    if names:
+        found = {s.name for s in out} | {t for s in out for t in s.tags}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ScenarioError(d, "-", "no scenario or tag named %s" % ", ".join(missing))
+    return out
