@@ -111,6 +111,7 @@ struct en_tcp {
   bool wr_shut;  /* Close() issued: no more sends */
   bool aborting; /* destroy by abort, not graceful */
   bool closing_zombie; /* close() called: lingering until the firmware closes */
+  bool connect_pending_report; /* non-blocking connect done, not yet reported by connect() */
   struct en_tok conn_tok;
   struct en_tok close_tok;
   struct en_rxbuf rx[EN_MAX_TOKENS];

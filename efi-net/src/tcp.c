@@ -397,6 +397,13 @@ static int tcp_connect(struct en_sock *s, const struct efisock_sockaddr_in *a) {
   case EN_TCP_CONNECTING:
     return EFISOCK_EALREADY;
   case EN_TCP_CONNECTED:
+    /* Like Linux: the first connect() after a non-blocking connect
+     * completed reports that success; later ones say EISCONN. */
+    if (t->connect_pending_report) {
+      t->connect_pending_report = false;
+      return 0;
+    }
+    return EFISOCK_EISCONN;
   case EN_TCP_LISTEN:
     return EFISOCK_EISCONN;
   case EN_TCP_CLOSED:
@@ -425,7 +432,9 @@ static int tcp_connect(struct en_sock *s, const struct efisock_sockaddr_in *a) {
   net->stats.connects++;
   if (s->nonblock) {
     tcp_progress(s);
-    return t->state == EN_TCP_CONNECTED ? 0 : EFISOCK_EINPROGRESS;
+    if (t->state == EN_TCP_CONNECTED) return 0;
+    t->connect_pending_report = true;
+    return EFISOCK_EINPROGRESS;
   }
   /* Like Linux, SO_SNDTIMEO bounds a blocking connect: EINPROGRESS after. */
   if (en_wait(net, connect_done, s, s->sndtimeo_ms, s->sndtimeo_ms == 0))

@@ -136,6 +136,25 @@ static void fill(uint8_t *b, size_t n, const char *pattern, size_t off) {
   }
 }
 
+/* text= is percent-encoded (%20 space, %0d%0a CRLF): literal requests. */
+static size_t unescape(const char *t, uint8_t *out) {
+  size_t n = 0;
+  for (; *t; t++) {
+    if (*t == '%' && t[1] && t[2]) {
+      int v = 0;
+      for (int k = 1; k <= 2; k++) {
+        char c = t[k];
+        v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
+      }
+      out[n++] = (uint8_t)v;
+      t += 2;
+    } else {
+      out[n++] = (uint8_t)*t;
+    }
+  }
+  return n;
+}
+
 static int parse_flags(const char *args) {
   char v[96];
   if (!agent_arg(args, "flags", v, sizeof(v))) return 0;
@@ -258,6 +277,8 @@ int agent_execute(struct agent_env *env, const char *line) {
     agent_arg(args, "pattern", pat, sizeof(pat));
     if (len > MAXBUF) len = MAXBUF;
     fill(iobuf, len, pat, (size_t)agent_arg_int(args, "off", 0));
+    static char text[512];
+    if (agent_arg(args, "text", text, sizeof(text))) len = unescape(text, iobuf);
     struct efisock_sockaddr_in to;
     bool has_to = streq(op, "sendto");
     if (has_to) arg_sin(args, &to);

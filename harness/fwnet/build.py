@@ -56,8 +56,9 @@ def ctest(name, jobs=None):
                             "-j", str(jobs or os.cpu_count() or 2)], cwd=ROOT)
 
 
-def efi_app(name="efinet-info"):
-    path = os.path.join(tree_dir("release"), "efi-net", name + ".efi")
+def efi_app(name="fwnet-agent"):
+    sub = {"fwnet-agent": ("harness", "agent"), "efinet-info": ("efi-net",)}[name]
+    path = os.path.join(tree_dir("release"), *sub, name + ".efi")
     if not os.path.exists(path):
         raise BuildError("EFI application %s not built (run: ./fwnet build)" % path)
     return path

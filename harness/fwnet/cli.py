@@ -1,8 +1,16 @@
-"""The fwnet CLI (argparse). Subcommands: build, test."""
+"""fwnet: build, run socket-conformance scenarios on Linux, the fakes and
+OVMF, and check them against golden results."""
 import argparse
+import atexit
+import concurrent.futures
+import os
 import sys
+import time
 
 from . import build as bld
+from . import backends, isolation, qemu, report, runner, scenario
+
+SCEN_DIR = os.path.join(bld.ROOT, "scenarios")
 
 
 def cmd_build(args):
@@ -12,17 +20,173 @@ def cmd_build(args):
 
 
 def cmd_test(args):
-    """The README's test command: both builds, all unit tests."""
+    """The README's test command: both builds, all tests."""
     rc = 0
     for t in ("release", "asan"):
         bld.build(t, args.jobs)
         rc |= bld.ctest(t, args.jobs)
     if rc:
         print("fwnet: unit tests FAILED", file=sys.stderr)
-    return 1 if rc else 0
+        return 1
+    import subprocess
+    print("fwnet: harness tests (pytest)", flush=True)
+    env = dict(os.environ, FWNET_NO_BUILD="1")
+    r = subprocess.call(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                         os.path.join(bld.ROOT, "harness", "tests")], env=env, cwd=bld.ROOT)
+    return 1 if r else 0
+
+
+def _run_backend(name, scens, opts, run_dir, log):
+    os.makedirs(run_dir, exist_ok=True)
+    be = backends.BACKENDS[name](opts)
+    res = {"backend": name, "nic": opts.nic if name == "ovmf" else None,
+           "isolation": opts.isolation, "quirks": opts.quirks or None, "scenarios": [],
+           "run_dir": run_dir}
+    runnable = []
+    for sc in scens:
+        missing = be.unsupported(sc)
+        if missing:
+            res["scenarios"].append({"name": sc.name, "verdict": "skip",
+                                     "why": "%s backend lacks %s" % (name, ", ".join(missing))})
+        else:
+            runnable.append(sc)
+    if not runnable:
+        return res
+    log("[%s] starting%s" % (name, " QEMU with OVMF" if name == "ovmf" else ""))
+    t0 = time.monotonic()
+    try:
+        be.start(runnable, run_dir)
+    except (backends.BackendError, qemu.QemuError) as e:
+        for sc in runnable:
+            res["scenarios"].append({"name": sc.name, "verdict": "error", "error": "start: %s" % e})
+        _stop(be)
+        return res
+    res["accel"] = getattr(be, "accel", None) or ("native" if name == "linux" else "virtual-time")
+    if name == "ovmf":
+        res["firmware"] = be.fw["name"]
+        res["accel_why"] = be.accel_why
+        res["boot_s"] = be.extra.get("boot_s")
+        log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, be.fw["name"], time.monotonic() - t0,
+                                                          be.accel, be.accel_why))
+    res["facts"] = be.facts
+    for i, sc in enumerate(runnable):
+        t1 = time.monotonic()
+        try:
+            results, err = runner.run_scenario(be, sc, opts.timeout)
+        except (backends.BackendError, OSError) as e:
+            results, err = [], "setup: %s" % e
+        case = {"name": sc.name, "seconds": round(time.monotonic() - t1, 3),
+                "steps": [{"line": r.line, "reply": r.reply, "ms": round(r.elapsed * 1000, 2)} for r in results]}
+        if err:
+            case.update(verdict="error", error=err)
+        else:
+            golden = runner.load_golden(SCEN_DIR, sc)
+            if opts.update_golden and name == "linux" and not sc.golden:
+                problems, _ = runner.check_expectations(sc, name, results)
+                if problems:  # the reference itself breaks the scenario's expectations
+                    case.update(verdict="fail", problems=problems)
+                else:
+                    runner.save_golden(SCEN_DIR, sc, results)
+                    case.update(verdict="pass", problems=[], deviations=[], note="golden recorded")
+            elif golden is None and not any(st.expect for st in sc.steps):
+                case.update(verdict="fail", problems=["no golden result (fwnet golden --update)"])
+            else:
+                v, problems, used = runner.compare(sc, name, results, golden)
+                case.update(verdict=v, problems=problems, deviations=used)
+        res["scenarios"].append(case)
+        log("[%s] %-28s %s%s" % (name, sc.name, case["verdict"].upper(),
+                                 (": " + (case.get("error") or case["problems"][0])) if case["verdict"] in ("fail", "error") else ""))
+        if err and name == "ovmf" and i + 1 < len(runnable):
+            log("[%s] restarting QEMU after: %s" % (name, err))
+            _stop(be)
+            be = backends.BACKENDS[name](opts)
+            try:
+                be.start(runnable[i + 1:], run_dir)
+            except (backends.BackendError, qemu.QemuError) as e:
+                for sc2 in runnable[i + 1:]:
+                    res["scenarios"].append({"name": sc2.name, "verdict": "error", "error": "restart: %s" % e})
+                return res
+    _stop(be)
+    res["extra"] = be.extra
+    if be.extra.get("leaks") not in (None, "none"):
+        res["scenarios"].append({"name": "fake-firmware-leaks", "verdict": "fail",
+                                 "problems": ["leaks at exit: %s" % be.extra["leaks"]]})
+    return res
+
+
+def _stop(be):
+    try:
+        be.stop()
+    except Exception as e:  # a stop failure must not hide results
+        print("fwnet: stopping %s: %s" % (be.name, e), file=sys.stderr)
+
+
+def cmd_run(args):
+    args.isolation, iso_why = isolation.enter()
+    atexit.register(qemu.Qemu.stop_all)
+    if not args.no_build:
+        bld.build("release", args.jobs_build, quiet=False)
+    scens = scenario.load_dir(args.scenario_dir, args.scenarios)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", stamp))
+    os.makedirs(out, exist_ok=True)
+    print("fwnet: %d scenario(s), backends %s, isolation: %s (%s), results in %s"
+          % (len(scens), ",".join(args.backend), args.isolation, iso_why, out), flush=True)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    run = {"started": stamp, "isolation": args.isolation, "isolation_detail": iso_why, "backends": []}
+    for b in args.backend:
+        if b == "ovmf" and args.jobs > 1:
+            shards = [scens[i::args.jobs] for i in range(args.jobs)]
+            with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
+                parts = list(ex.map(lambda k: _run_backend(b, shards[k], args, os.path.join(out, "%s-%d" % (b, k)), log),
+                                    range(args.jobs)))
+            merged = dict(parts[0])
+            merged["scenarios"] = [c for p in parts for c in p["scenarios"]]
+            run["backends"].append(merged)
+        else:
+            run["backends"].append(_run_backend(b, scens, args, os.path.join(out, b), log))
+    report.write_json(os.path.join(out, "results.json"), run)
+    report.write_junit(os.path.join(out, "junit.xml"), run)
+    text = report.summary(run)
+    with open(os.path.join(out, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    print("fwnet: results %s/{results.json,junit.xml,summary.txt}" % out)
+    bad = any(c["verdict"] in ("fail", "error") for b in run["backends"] for c in b["scenarios"])
+    return 1 if bad else 0
+
+
+def cmd_golden(args):
+    if not args.update:
+        print("fwnet golden: nothing to do without --update", file=sys.stderr)
+        return 2
+    args.backend = ["linux"]
+    args.update_golden = True
+    return cmd_run(args)
+
+
+def cmd_list(args):
+    for sc in scenario.load_dir(args.scenario_dir):
+        print("%-30s %-22s %s" % (sc.name, ",".join(sc.tags), sc.description))
+    return 0
+
+
+def cmd_firmware(args):
+    for f in qemu.firmware_list(args.firmware_dir):
+        if "error" in f:
+            print("%-40s %s" % (f["name"], f["error"]))
+            continue
+        print("%-40s %-7s %-8s %s%s" % (f["name"], f["arch"], "present" if f["present"] else "missing",
+                                        f["code"], "  [" + ",".join(f["features"]) + "]" if f["features"] else ""))
+    return 0
 
 
 def main(argv=None):
+    import signal
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `fwnet list | head`
     p = argparse.ArgumentParser(prog="fwnet", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build host code and EFI targets")
@@ -32,12 +196,38 @@ def main(argv=None):
     t = sub.add_parser("test", help="build everything, run every test (also under ASan/UBSan)")
     t.add_argument("--jobs", "-j", type=int)
     t.set_defaults(func=cmd_test)
+    for name in ("run", "golden"):
+        r = sub.add_parser(name, help="run scenarios" if name == "run" else "re-record goldens from Linux")
+        r.add_argument("scenarios", nargs="*", help="scenario names or tags (default: all)")
+        r.add_argument("--backend", action="append", choices=sorted(backends.BACKENDS))
+        r.add_argument("--firmware", help="firmware name (fwnet firmware) or path to a CODE file")
+        r.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
+        r.add_argument("--quirks", default="", help="quirk profile applied to every scenario")
+        r.add_argument("--accel", choices=["kvm", "tcg"], help="force the accelerator")
+        r.add_argument("--jobs", type=int, default=1, help="parallel QEMU instances (ovmf)")
+        r.add_argument("--jobs-build", type=int, help=argparse.SUPPRESS)
+        r.add_argument("--keep", action="store_true", help="keep disk images and vars copies")
+        r.add_argument("--out", help="results directory (default out/<time>)")
+        r.add_argument("--timeout", type=int, default=30, help="seconds per step")
+        r.add_argument("--no-build", action="store_true")
+        r.add_argument("--scenario-dir", default=SCEN_DIR)
+        r.add_argument("--update", action="store_true", help=argparse.SUPPRESS if name == "run" else "write goldens")
+        r.set_defaults(func=cmd_run if name == "run" else cmd_golden, update_golden=False)
+    ls = sub.add_parser("list", help="list scenarios")
+    ls.add_argument("--scenario-dir", default=SCEN_DIR)
+    ls.set_defaults(func=cmd_list)
+    fw = sub.add_parser("firmware", help="list firmware from QEMU's descriptors")
+    fw.add_argument("--firmware-dir", action="append", default=[], help="more descriptor directories")
+    fw.set_defaults(func=cmd_firmware)
     args = p.parse_args(argv)
+    if getattr(args, "backend", None) is None and args.cmd == "run":
+        args.backend = ["ovmf"]
     try:
         return args.func(args)
-    except bld.BuildError as e:
+    except (bld.BuildError, scenario.ScenarioError, qemu.QemuError, backends.BackendError) as e:
         print("fwnet: %s" % e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("fwnet: interrupted", file=sys.stderr)
+        qemu.Qemu.stop_all()
+        print("fwnet: interrupted; QEMU stopped, artifacts kept", file=sys.stderr)
         return 130

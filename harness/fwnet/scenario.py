@@ -47,8 +47,9 @@ class ScenarioError(Exception):
 
 
 class Step:
-    def __init__(self, index, line, op, args, bind, peer_action=None):
+    def __init__(self, index, line, op, args, bind, peer_action=None, expect=None):
         self.index, self.line, self.op, self.args, self.bind = index, line, op, args, bind
+        self.expect = expect or {}  # inline `=> key=value` checks, on every backend
         self.peer_action = peer_action  # (peer, action) for host-peer steps
 
     @property
@@ -83,7 +84,7 @@ class Scenario:
             m = re.search(r"line (\d+)", str(e))
             raise ScenarioError(path, m.group(1) if m else "?", "TOML: %s" % e)
         known = {"name", "description", "tags", "net", "quirks", "peers", "steps", "deviations",
-                 "requires", "open"}
+                 "requires", "open", "golden"}
         for k in d:
             if k not in known:
                 raise ScenarioError(path, _line_of(text, k), "unknown key %r" % k)
@@ -94,6 +95,7 @@ class Scenario:
         if self.net.get("mode", "static") not in ("static", "dhcp"):
             raise ScenarioError(path, _line_of(text, "mode"), "net.mode must be static or dhcp")
         self.quirks = d.get("quirks", "")
+        self.golden = d.get("golden", "")  # another scenario whose golden applies
         self.open = d.get("open", {})
         self.requires = list(d.get("requires", []))
         self.peers = {}
@@ -115,6 +117,9 @@ class Scenario:
                 if not it.get("why"):
                     raise ScenarioError(path, _line_of(text, "deviations"),
                                         "deviation for %s step %d needs a 'why'" % (backend, step))
+                if not isinstance(it.get("expect"), dict) or not it["expect"]:
+                    raise ScenarioError(path, _line_of(text, "deviations"),
+                                        "deviation for %s step %d needs expect = { field = value }" % (backend, step))
                 self.deviations.setdefault(backend, {})[step] = it
 
     def _parse_steps(self, script, text):
@@ -125,7 +130,15 @@ class Scenario:
             s = raw.split("#", 1)[0].strip()
             if not s:
                 continue
-            bind = None
+            bind, expect = None, {}
+            if "=>" in s:
+                s, _, exp = s.partition("=>")
+                s = s.strip()
+                for w in exp.split():
+                    if "=" not in w:
+                        raise ScenarioError(self.path, line_no, "expectation %r is not key=value" % w)
+                    k, v = w.split("=", 1)
+                    expect[k] = v
             m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", s)
             if m and "=" not in m.group(1):
                 bind, s = m.group(1), m.group(2)
@@ -168,7 +181,7 @@ class Scenario:
                 if op not in ("socket", "accept"):
                     raise ScenarioError(self.path, line_no, "only socket and accept name a socket")
                 names.add(bind)
-            steps.append(Step(len(steps) + 1, line_no, op, args, bind))
+            steps.append(Step(len(steps) + 1, line_no, op, args, bind, expect=expect))
         if not steps:
             raise ScenarioError(self.path, base, "no steps")
         return steps

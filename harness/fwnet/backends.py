@@ -1,0 +1,340 @@
+"""Backends: where a scenario's socket operations run.
+
+  linux  the agent as a Linux process, peers on loopback (the reference)
+  fakes  the agent over efi-net on the host fake firmware (virtual time)
+  ovmf   the agent as an EFI application on OVMF in QEMU, peers on loopback
+         reached through slirp's guestfwd (restrict=on)
+
+Each backend: start(scenarios, run_dir), begin(scenario) -> peer addresses,
+execute(line, timeout) -> reply dict, peer_action(...), end(...), stop().
+"""
+import os
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+from . import build, peers, qemu
+
+GUEST_STATIC = "mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2 dns=10.0.2.3"
+
+
+class BackendError(Exception):
+    """The backend failed (hang, crash): names the component."""
+
+
+def parse_reply(line):
+    words = line.strip().split()
+    if not words:
+        raise BackendError("empty reply")
+    d = {"status": words[0]}
+    for w in words[1:]:
+        if "=" in w:
+            k, v = w.split("=", 1)
+            d[k] = v
+    if "ret" in d:
+        try:
+            d["ret"] = int(d["ret"])
+        except ValueError:
+            pass
+    return d
+
+
+class LineProcess:
+    """An agent process talking lines on stdin/stdout, with timeouts."""
+
+    def __init__(self, argv, log_path, cwd=None):
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, bufsize=1, cwd=cwd,
+                                     start_new_session=True)
+        self.q = queue.Queue()
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        for line in self.proc.stdout:
+            self.q.put(line.rstrip("\n"))
+        self.q.put(None)
+
+    def ask(self, line, timeout):
+        self.log.write("> %s\n" % line)
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise BackendError("agent exited (status %s)" % self.proc.poll())
+        try:
+            r = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise BackendError("agent gave no reply within %d s (hang)" % timeout)
+        if r is None:
+            raise BackendError("agent exited (status %s)" % self.proc.wait())
+        self.log.write("< %s\n" % r)
+        self.log.flush()
+        return r
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Backend:
+    name = "?"
+    accel = None
+    supports = set()
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.facts = {}
+        self.extra = {}
+
+    def unsupported(self, sc):
+        missing = [r for r in sc.requires if r not in self.supports]
+        kinds = {p.kind for p in sc.peers.values()}
+        missing += ["peer:" + k for k in kinds if "peer:" + k not in self.supports]
+        return missing
+
+    def execute(self, line, timeout=30):
+        return parse_reply(self._ask(line, timeout))
+
+    def end(self, sc, fds):
+        for fd in sorted(set(fds.values())):
+            try:
+                self.execute("close fd=%d" % fd, 30)
+            except BackendError:
+                raise
+
+
+class LinuxBackend(Backend):
+    name = "linux"
+    supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
+                "peer:connect", "peer:udpecho", "peer:http", "udp"}
+
+    def start(self, scenarios, run_dir):
+        agent = os.path.join(build.tree_dir("release"), "harness", "agent", "fwnet-agent-linux")
+        if not os.path.exists(agent):
+            raise BackendError("linux agent not built: %s" % agent)
+        self.p = LineProcess([agent], os.path.join(run_dir, "agent-linux.log"))
+        self._ask = self.p.ask
+        self.facts = parse_reply(self._ask("hello", 10))
+
+    def begin(self, sc):
+        self.peers = {n: peers.HostPeer(p).start() for n, p in sc.peers.items()}
+        return {n: ("127.0.0.1", hp.port) for n, hp in self.peers.items()}
+
+    def peer_action(self, sc, name, action):
+        p = self.peers[name]
+        p.action(action, sc.peers[name].port)
+
+    def end(self, sc, fds):
+        try:
+            super().end(sc, fds)
+        finally:
+            for p in self.peers.values():
+                p.stop()
+
+    def stop(self):
+        try:
+            self._ask("quit", 5)
+        except BackendError:
+            pass
+        self.p.close()
+
+
+class FakesBackend(Backend):
+    name = "fakes"
+    supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
+                "peer:connect", "peer:udpecho", "udp", "routing", "quirks", "peer:blackhole"}
+
+    def start(self, scenarios, run_dir):
+        agent = os.path.join(build.tree_dir("release"), "harness", "agent", "fwnet-agent-fakes")
+        if not os.path.exists(agent):
+            raise BackendError("fakes agent not built: %s" % agent)
+        self.p = LineProcess([agent], os.path.join(run_dir, "agent-fakes.log"))
+        self._ask = self.p.ask
+        self.next_port = 7000
+
+    def begin(self, sc):
+        q = ",".join(x for x in (sc.quirks, self.opts.quirks) if x)
+        opts = " ".join("%s=%s" % kv for kv in sc.open.items())
+        r = self.execute("open quirks=%s %s" % (q or "-", opts), 30)
+        if r.get("ret") != 0:
+            raise BackendError("open failed: %s" % r)
+        if not self.facts:
+            self.facts = self.execute("hello", 10)
+        mode = sc.net.get("mode", "static")
+        r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=10000"), 60)
+        if r.get("ret") != 0:
+            raise BackendError("net failed: %s" % r)
+        addrs = {}
+        for n, p in sc.peers.items():
+            kind = {"refuse": "host"}.get(p.kind, p.kind)
+            if p.kind == "connect":
+                addrs[n] = ("10.0.2.100", p.port)
+                continue
+            self.next_port += 1
+            ip = "10.0.2.%d" % (150 + self.next_port % 100) if p.kind == "blackhole" else "10.0.2.100"
+            r = self.execute("peer kind=%s ip=%s port=%d bytes=%d close=%d"
+                             % (kind, ip, self.next_port, p.bytes, int(p.close)), 10)
+            addrs[n] = (ip, self.next_port)
+        self.addrs = addrs
+        return addrs
+
+    def peer_action(self, sc, name, action):
+        p = sc.peers[name]
+        if action != "connect" or p.kind != "connect":
+            raise BackendError("peer %s: no action %s" % (name, action))
+        self.execute("peer kind=connect port=%d bytes=%d close=%d" % (p.port, p.bytes, int(p.close)), 10)
+
+    def stop(self):
+        try:
+            r = parse_reply(self._ask("quit", 30))
+            self.extra["leaks"] = r.get("leaks", "?")
+        except BackendError as e:
+            self.extra["leaks"] = "unknown (%s)" % e
+        self.p.close()
+
+
+FRAME_RE = re.compile(rb"@@F (.*?) ([0-9a-f]{8}) F@@")
+ESC_RE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
+
+
+def _crc32(b):
+    import zlib
+    return "%08x" % (zlib.crc32(b) & 0xffffffff)
+
+
+class OvmfBackend(Backend):
+    name = "ovmf"
+    supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
+                "peer:connect", "peer:http", "quirks", "firmware"}
+
+    def start(self, scenarios, run_dir):
+        self.run_dir = run_dir
+        self.fw = qemu.pick_firmware(self.opts.firmware)
+        self.accel, self.accel_why = qemu.detect_accel(os.path.join(build.ROOT, "build", "cache"),
+                                                      self.fw, self.opts.accel)
+        try:
+            self.efi = build.efi_app("fwnet-agent")
+        except build.BuildError as e:
+            raise BackendError(str(e))
+        # Every peer of every scenario gets its guest port now: slirp's
+        # forwards are fixed when QEMU starts.
+        self.hostpeers, self.fwd = {}, {}
+        gp = 20000
+        guestfwds, hostfwds = [], []
+        for sc in scenarios:
+            for n, p in sc.peers.items():
+                hp = peers.HostPeer(p).start()
+                self.hostpeers[(sc.name, n)] = hp
+                if p.kind == "connect":
+                    s = socket.socket()
+                    s.bind(("127.0.0.1", 0))
+                    port = s.getsockname()[1]
+                    s.close()
+                    hostfwds.append((port, p.port))
+                    self.fwd[(sc.name, n)] = port
+                    continue
+                gp += 1
+                self.fwd[(sc.name, n)] = gp
+                if p.kind != "refuse":  # no forward: slirp answers RST
+                    guestfwds.append((gp, hp.port))
+        self.guestfwds, self.hostfwds = guestfwds, hostfwds
+        self._boot()
+
+    def _boot(self):
+        rd = self.run_dir
+        shutil.copy(self.fw["vars"], os.path.join(rd, "vars.fd"))  # fresh NVRAM each boot
+        disk = os.path.join(rd, "disk.img")
+        qemu.make_disk(self.efi, disk)
+        self.pcap = os.path.join(rd, "capture.pcap")
+        sock = os.path.join(rd, "serial.sock")
+        if os.path.exists(sock):
+            os.unlink(sock)
+        cmd = qemu.make_cmdline(rd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
+                                self.hostfwds, self.pcap, sock)
+        t0 = time.monotonic()
+        self.q = qemu.Qemu(cmd, rd)
+        self.ser = qemu.connect_serial(sock, self.q)
+        self.serial_log = open(os.path.join(rd, "serial.log"), "ab")
+        self.buf, self.nframes = b"", 0
+        ready = self._frame(90)
+        if not ready.startswith("ready"):
+            raise BackendError("agent did not start: %r" % ready)
+        self.extra["boot_s"] = round(time.monotonic() - t0, 2)
+        self.facts = parse_reply(self._ask("hello", 30))
+
+    def _frame(self, timeout):
+        """The next framed reply whose CRC matches (OVMF's own output and
+        escape sequences are mixed into the serial stream)."""
+        end = time.monotonic() + timeout
+        self.ser.settimeout(0.2)
+        while True:
+            text = ESC_RE.sub(b"", self.buf).replace(b"\r", b"").replace(b"\n", b"")
+            frames = [(p, c) for p, c in FRAME_RE.findall(text) if _crc32(p) == c.decode()]
+            if len(frames) > self.nframes:
+                self.nframes += 1
+                return frames[self.nframes - 1][0].decode(errors="replace")
+            if time.monotonic() > end:
+                state = "running" if self.q.alive() else self.q.exit_reason()
+                raise BackendError("guest gave no reply within %d s (QEMU %s)" % (timeout, state))
+            if not self.q.alive():
+                raise BackendError("guest stopped: " + self.q.exit_reason())
+            try:
+                d = self.ser.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                raise BackendError("serial closed: " + self.q.exit_reason())
+            self.buf += d
+            self.serial_log.write(d)
+            self.serial_log.flush()
+
+    def _ask(self, line, timeout):
+        self.ser.sendall(line.encode() + b"\r")
+        return self._frame(timeout)
+
+    def begin(self, sc):
+        self.sc = sc
+        q = ",".join(x for x in (sc.quirks, self.opts.quirks) if x)
+        opts = " ".join("%s=%s" % kv for kv in sc.open.items())
+        r = self.execute("open quirks=%s %s" % (q or "-", opts), 60)
+        if r.get("ret") != 0:
+            raise BackendError("open failed: %s" % r)
+        mode = sc.net.get("mode", "static")
+        r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=20000"), 60)
+        if r.get("ret") != 0:
+            raise BackendError("net failed: %s" % r)
+        self.facts = self.execute("hello", 30)
+        return {n: (qemu.PEER_ADDR, self.fwd[(sc.name, n)]) for n in sc.peers}
+
+    def peer_action(self, sc, name, action):
+        hp = self.hostpeers[(sc.name, name)]
+        hp.action(action, self.fwd[(sc.name, name)])
+
+    def stop(self):
+        try:
+            if self.q.alive():
+                self._ask("quit", 20)
+        except BackendError:
+            pass
+        finally:
+            self.q.stop()
+            self.ser.close()
+            self.serial_log.close()
+            for hp in self.hostpeers.values():
+                hp.stop()
+
+
+BACKENDS = {"linux": LinuxBackend, "fakes": FakesBackend, "ovmf": OvmfBackend}

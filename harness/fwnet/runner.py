@@ -1,0 +1,171 @@
+"""Run scenarios on a backend and judge them against goldens.
+
+A step's reply is normalised before comparison: descriptor numbers become
+the socket names the scenario gave them, and fields that differ by nature
+between backends (timings, addresses, ports, statistics) are left out.
+A difference from the golden is a failure unless the scenario lists it as a
+deviation for that backend, with the value and a reason.
+"""
+import json
+import os
+import time
+
+from .backends import BackendError
+
+COMPARED = ("status", "ret", "errno", "crc", "data", "r", "w", "revents", "val", "gai", "addrs")
+# per op, fields that are backend-specific by nature
+NOT_COMPARED = {"sockname": {"ret"}, "peername": set(), "stats": set(COMPARED) - {"status"},
+                "sleep": set(COMPARED) - {"status"}}
+BACKEND_SPECIFIC_OPTS = {"rcvbuf", "sndbuf"}
+
+
+class StepResult:
+    def __init__(self, step, line, reply, elapsed):
+        self.step, self.line, self.reply, self.elapsed = step, line, reply, elapsed
+
+
+def render(step, fds, addrs):
+    def fd(name):
+        if name.isdigit():
+            return name
+        return str(fds[name])
+
+    parts = [step.op]
+    for k, v in step.args.items():
+        if k == "@peer":
+            a, p = addrs[v]
+            parts += ["addr=" + a, "port=%d" % p]
+        elif k == "fd":
+            parts.append("fd=" + fd(v))
+        elif k in ("r", "w", "e"):
+            parts.append("%s=%s" % (k, ",".join(fd(x) for x in v.split(",") if x)))
+        elif k == "fds":
+            items = []
+            for it in v.split(","):
+                nm, _, ev = it.partition(":")
+                items.append(fd(nm) + (":" + ev if ev else ""))
+            parts.append("fds=" + ",".join(items))
+        else:
+            parts.append("%s=%s" % (k, v))
+    return " ".join(parts)
+
+
+def normalise(step, reply, fds):
+    names = {str(v): k for k, v in fds.items()}
+    out = {}
+    skip = NOT_COMPARED.get(step.op, set())
+    if step.op == "getsockopt" and step.args.get("opt") in BACKEND_SPECIFIC_OPTS:
+        skip = skip | {"val"}
+    for k in COMPARED:
+        if k in skip or k not in reply:
+            continue
+        v = reply[k]
+        if k == "ret" and step.op in ("socket", "accept") and isinstance(v, int) and v >= 0:
+            v = "fd"
+        if k in ("r", "w") and v != "-":
+            v = ",".join(names.get(x, x) for x in v.split(","))
+        if k == "revents":
+            v = ",".join(names.get(x.split(":")[0], x.split(":")[0]) + ":" + x.split(":", 1)[1]
+                         for x in v.split(","))
+        out[k] = v
+    return out
+
+
+def run_scenario(backend, sc, timeout):
+    """Returns (results, error): results a list of StepResult; error a
+    message naming the step when the backend failed (hang, crash)."""
+    results = []
+    fds = {}
+    addrs = backend.begin(sc)
+    step = None
+    try:
+        for step in sc.steps:
+            t0 = time.monotonic()
+            if step.peer_action:
+                backend.peer_action(sc, *step.peer_action)
+                results.append(StepResult(step, "peer %s %s" % step.peer_action, {"status": "ok"},
+                                          time.monotonic() - t0))
+                continue
+            line = render(step, fds, addrs)
+            t = timeout * (4 if step.op.startswith("bulk") else 1)
+            reply = backend.execute(line, t)
+            if step.bind and isinstance(reply.get("ret"), int) and reply["ret"] >= 0:
+                fds[step.bind] = reply["ret"]
+            results.append(StepResult(step, line, reply, time.monotonic() - t0))
+        backend.end(sc, fds)
+        return results, None
+    except BackendError as e:
+        where = "step %d (%s, %s:%d)" % (step.index, step.op, os.path.basename(sc.path), step.line) if step else "setup"
+        return results, "%s: %s" % (where, e)
+
+
+def golden_path(scen_dir, sc):
+    return os.path.join(scen_dir, "golden", (sc.golden or sc.name) + ".json")
+
+
+def to_golden(sc, results):
+    fds = {}
+    out = []
+    for r in results:
+        if r.step.bind and isinstance(r.reply.get("ret"), int) and r.reply["ret"] >= 0:
+            fds[r.step.bind] = r.reply["ret"]
+        out.append({"step": r.step.index, "line": r.step.line, "op": r.step.op,
+                    "result": normalise(r.step, r.reply, fds)})
+    return out
+
+
+def check_expectations(sc, backend_name, results):
+    """Inline `=> key=value` expectations, checked on every backend."""
+    problems, used = [], []
+    devs = sc.deviations.get(backend_name, {})
+    for m in to_golden(sc, results):
+        step = sc.steps[m["step"] - 1]
+        for k, want in step.expect.items():
+            got = m["result"].get(k)
+            if str(got) == want:
+                continue
+            d = devs.get(step.index)
+            if d and k in d["expect"] and str(d["expect"][k]) == str(got):
+                used.append("step %d %s: %s instead of %s (%s)" % (step.index, k, got, want, d["why"]))
+                continue
+            problems.append("step %d (%s, line %d): %s: expected %s, got %s"
+                            % (step.index, step.op, step.line, k, want, got))
+    return problems, used
+
+
+def compare(sc, backend_name, results, golden):
+    """Returns (verdict, problems, deviations_used)."""
+    problems, used = check_expectations(sc, backend_name, results)
+    if golden is None:
+        return ("fail" if problems else "pass"), problems, used
+    mine = to_golden(sc, results)
+    devs = sc.deviations.get(backend_name, {})
+    if len(mine) != len(golden):
+        problems.append("ran %d steps, golden has %d" % (len(mine), len(golden)))
+    for g, m in zip(golden, mine):
+        for k in sorted(set(g["result"]) | set(m["result"])):
+            gv, mv = g["result"].get(k), m["result"].get(k)
+            if gv == mv:
+                continue
+            d = devs.get(g["step"])
+            if d and k in d["expect"] and str(d["expect"][k]) == str(mv):
+                used.append("step %d %s: %s instead of %s (%s)" % (g["step"], k, mv, gv, d["why"]))
+                continue
+            problems.append("step %d (%s, line %d): %s: golden %s, got %s"
+                            % (g["step"], g["op"], g["line"], k, gv, mv))
+    return ("fail" if problems else "pass"), problems, used
+
+
+def load_golden(scen_dir, sc):
+    p = golden_path(scen_dir, sc)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def save_golden(scen_dir, sc, results):
+    os.makedirs(os.path.join(scen_dir, "golden"), exist_ok=True)
+    with open(golden_path(scen_dir, sc), "w") as f:
+        json.dump(to_golden(sc, results), f, indent=1)
+        f.write("\n")
