@@ -251,7 +251,17 @@ class OvmfBackend(Backend):
                 if p.kind != "refuse":  # no forward: slirp answers RST
                     guestfwds.append((gp, hp.port))
         self.guestfwds, self.hostfwds = guestfwds, hostfwds
-        self._boot()
+        try:
+            self._boot()
+        except BackendError:
+            if self.accel != "kvm" or not qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
+                raise
+            # KVM was there but could not run the guest: fall back to TCG.
+            self.q.stop(grace=0)
+            self.ser.close()
+            qemu.forget_accel(os.path.join(build.ROOT, "build", "cache"), "emulation failure")
+            self.accel, self.accel_why = "tcg", "KVM failed at boot (emulation failure): TCG"
+            self._boot()
 
     def _boot(self):
         rd = self.run_dir
@@ -286,6 +296,8 @@ class OvmfBackend(Backend):
             if len(frames) > self.nframes:
                 self.nframes += 1
                 return frames[self.nframes - 1][0].decode(errors="replace")
+            if self.accel == "kvm" and qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
+                raise BackendError("KVM internal error (emulation failure); see %s" % self.q.log_path)
             if time.monotonic() > end:
                 state = "running" if self.q.alive() else self.q.exit_reason()
                 raise BackendError("guest gave no reply within %d s (QEMU %s)" % (timeout, state))

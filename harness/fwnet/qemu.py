@@ -116,17 +116,36 @@ def detect_accel(cache_dir, firmware, force=None):
            "-display", "none", "-no-reboot", "-serial", "none", "-monitor", "none",
            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
            "-drive", "if=pflash,format=raw,unit=1,file=" + vars_copy, "-net", "none"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=4)
-        result, why = "tcg", "KVM probe died: " + (out.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+    log = os.path.join(cache_dir, "probe.log")
+    with open(log, "wb") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            p.wait(timeout=4)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    text = open(log, errors="replace").read()
+    # A KVM guest that fails does not make QEMU exit: it pauses and prints.
+    if p.returncode not in (None, -9) or kvm_failed(text):
+        lines = [l for l in text.splitlines() if l.strip()]
+        result, why = "tcg", "KVM unusable: " + (lines[0] if lines else "probe exited %s" % p.returncode)
+    else:
         result, why = "kvm", "KVM probe ran 4 s"
     with open(cache, "w") as f:
         f.write("%s %s\n" % (result, why))
     return result, why
+
+
+def kvm_failed(text):
+    return any(m in text for m in ("emulation failure", "KVM internal error", "failed to initialize kvm",
+                                   "Could not access KVM"))
+
+
+def forget_accel(cache_dir, why):
+    """A boot showed KVM failing after all: record TCG for this host."""
+    os.makedirs(cache_dir, exist_ok=True)
+    with open(os.path.join(cache_dir, "accel"), "w") as f:
+        f.write("tcg KVM failed during a boot: %s\n" % why)
 
 
 # ---- command line ----
