@@ -279,7 +279,7 @@ class OvmfBackend(Backend):
         self.ser = qemu.connect_serial(sock, self.q)
         self.serial_log = open(os.path.join(rd, "serial.log"), "ab")
         self.buf, self.nframes = b"", 0
-        ready = self._frame(90)
+        ready = self._frame(getattr(self.opts, "boot_timeout", 90))
         if not ready.startswith("ready"):
             raise BackendError("agent did not start: %r" % ready)
         self.extra["boot_s"] = round(time.monotonic() - t0, 2)
@@ -337,15 +337,17 @@ class OvmfBackend(Backend):
 
     def stop(self):
         try:
-            if self.q.alive():
+            if getattr(self, "q", None) and self.q.alive():
                 self._ask("quit", 20)
-        except BackendError:
+        except (BackendError, OSError):
             pass
         finally:
-            self.q.stop()
-            self.ser.close()
-            self.serial_log.close()
-            for hp in self.hostpeers.values():
+            if getattr(self, "q", None):
+                self.q.stop()
+            for f in ("ser", "serial_log"):
+                if getattr(self, f, None):
+                    getattr(self, f).close()
+            for hp in getattr(self, "hostpeers", {}).values():
                 hp.stop()
 
 

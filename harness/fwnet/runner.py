@@ -151,8 +151,9 @@ def compare(sc, backend_name, results, golden):
             if d and k in d["expect"] and str(d["expect"][k]) == str(mv):
                 used.append("step %d %s: %s instead of %s (%s)" % (g["step"], k, mv, gv, d["why"]))
                 continue
+            line = sc.steps[g["step"] - 1].line if g["step"] <= len(sc.steps) else g["line"]
             problems.append("step %d (%s, line %d): %s: golden %s, got %s"
-                            % (g["step"], g["op"], g["line"], k, gv, mv))
+                            % (g["step"], g["op"], line, k, gv, mv))
     return ("fail" if problems else "pass"), problems, used
 
 

@@ -126,7 +126,7 @@ class Scenario:
         base = _line_of(text, "steps")
         steps, names = [], set()
         for off, raw in enumerate(script.splitlines()):
-            line_no = base + off
+            line_no = base + 1 + off  # TOML drops the newline after the opening quotes
             s = raw.split("#", 1)[0].strip()
             if not s:
                 continue

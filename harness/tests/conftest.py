@@ -1,0 +1,29 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
+
+
+def fwnet(*args, timeout=600):
+    """Run the CLI as a user would (with Debian's python3)."""
+    return subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "fwnet.py")] + list(args),
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def built():
+    """The release tree must exist (fwnet test builds it first)."""
+    agent = os.path.join(ROOT, "build", "release", "harness", "agent", "fwnet-agent-linux")
+    if not os.path.exists(agent):
+        r = fwnet("build")
+        assert r.returncode == 0, r.stderr
+    return True
+
+
+def qemu_processes():
+    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True).stdout
+    return [l for l in out.split() if l]

@@ -1,0 +1,92 @@
+"""Judging: goldens, normalisation, deviations; whole runs on linux+fakes."""
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+from conftest import ROOT, fwnet
+from fwnet import runner, scenario
+from fwnet.runner import StepResult
+
+
+def fake_results(sc, replies):
+    return [StepResult(st, "", r, 0.0) for st, r in zip(sc.steps, replies)]
+
+
+def test_wrong_golden_fails_with_a_diff_naming_the_step():
+    sc = scenario.Scenario(os.path.join(ROOT, "scenarios", "tcp-connect-refused.toml"))
+    golden = runner.load_golden(os.path.join(ROOT, "scenarios"), sc)
+    replies = [{"status": "ok", "ret": 3, "errno": "0"},
+               {"status": "err", "ret": -1, "errno": "ETIMEDOUT"},
+               {"status": "ok", "ret": 0, "errno": "0"}]
+    v, problems, used = runner.compare(sc, "fakes", fake_results(sc, replies), golden)
+    assert v == "fail"
+    assert any("step 2 (connect, line 6): errno: golden ECONNREFUSED, got ETIMEDOUT" in p for p in problems)
+    # and an inline expectation says the same
+    assert any("expected ECONNREFUSED" in p for p in problems)
+
+
+def test_listed_deviation_only_with_its_value():
+    sc = scenario.Scenario(os.path.join(ROOT, "scenarios", "tcp-reset.toml"))
+    golden = runner.load_golden(os.path.join(ROOT, "scenarios"), sc)
+    ok = [{"status": "ok", "ret": 3, "errno": "0"}, {"status": "ok", "ret": 0, "errno": "0"},
+          {"status": "ok", "ret": 4, "errno": "0", "crc": golden[2]["result"]["crc"]},
+          {"status": "ok", "ret": 0, "errno": "0", "crc": "00000000", "data": "-"},
+          {"status": "ok", "ret": 0, "errno": "0", "crc": "00000000", "data": "-"},
+          {"status": "ok", "ret": 0, "errno": "0"}]
+    v, problems, used = runner.compare(sc, "ovmf", fake_results(sc, ok), golden)
+    assert v == "pass", problems
+    assert used
+    v, problems, _ = runner.compare(sc, "fakes", fake_results(sc, ok), golden)  # not listed for fakes
+    assert v == "fail"
+    bad = [dict(r) for r in ok]
+    bad[3]["errno"] = "EPIPE"  # not the listed value
+    v, problems, _ = runner.compare(sc, "ovmf", fake_results(sc, bad), golden)
+    assert v == "fail"
+
+
+def test_normalise_names_descriptors():
+    sc = scenario.Scenario(os.path.join(ROOT, "scenarios", "tcp-poll-in-out.toml"))
+    step = sc.steps[3]
+    out = runner.normalise(step, {"status": "ok", "ret": 1, "errno": "0", "revents": "7:in+out", "us": "55"},
+                           {"s": 7})
+    assert out == {"status": "ok", "ret": 1, "errno": "0", "revents": "s:in+out"}
+
+
+def test_run_linux_and_fakes(built, tmp_path):
+    out = str(tmp_path / "run")
+    r = fwnet("run", "--backend", "linux", "--backend", "fakes", "--no-build", "--out", out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.load(open(os.path.join(out, "results.json")))
+    assert res["isolation"] in ("netns", "restrict-only")
+    b = {x["backend"]: x for x in res["backends"]}
+    assert b["linux"]["accel"] == "native" and b["fakes"]["accel"] == "virtual-time"
+    assert sum(c["verdict"] == "pass" for c in b["fakes"]["scenarios"]) >= 30
+    assert b["fakes"]["extra"]["leaks"] == "none"
+    root = ET.parse(os.path.join(out, "junit.xml")).getroot()
+    assert root.tag == "testsuites" and len(root) == 2
+    assert "passed" in r.stdout
+
+
+def test_wrong_golden_makes_the_run_fail(built, tmp_path):
+    d = tmp_path / "sc"
+    (d / "golden").mkdir(parents=True)
+    shutil.copy(os.path.join(ROOT, "scenarios", "tcp-echo-1.toml"), d)
+    g = json.load(open(os.path.join(ROOT, "scenarios", "golden", "tcp-echo-1.json")))
+    g[2]["result"]["ret"] = 2  # the golden says send returned 2
+    json.dump(g, open(d / "golden" / "tcp-echo-1.json", "w"))
+    r = fwnet("run", "--backend", "fakes", "--no-build", "--scenario-dir", str(d), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert "step 3 (send, line 7): ret: golden 2, got 1" in r.stdout
+
+
+def test_missing_golden_and_bad_scenario_are_clear(built, tmp_path):
+    d = tmp_path / "sc"
+    d.mkdir()
+    shutil.copy(os.path.join(ROOT, "scenarios", "tcp-echo-1.toml"), d)
+    r = fwnet("run", "--backend", "fakes", "--no-build", "--scenario-dir", str(d), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1 and "no golden result" in r.stdout
+    (d / "broken.toml").write_text('name = "b"\nsteps = """\nsocket\nwarp 9\n"""\n')
+    r = fwnet("run", "--backend", "fakes", "--no-build", "--scenario-dir", str(d))
+    assert r.returncode == 2
+    assert "broken.toml:4: unknown operation 'warp'" in r.stderr
