@@ -124,7 +124,17 @@ def _stop(be):
         print("fwnet: stopping %s: %s" % (be.name, e), file=sys.stderr)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 def cmd_run(args):
+    import signal
+    # Ctrl-C, CI cancellation (SIGTERM) and a closed terminal all end the run
+    # the same way: QEMU, relays and peers stopped, artifacts kept. (A
+    # background job may even start with SIGINT ignored.)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     args.isolation, iso_why = isolation.enter()
     atexit.register(qemu.Qemu.stop_all)
     if not args.no_build:

@@ -52,3 +52,23 @@ def test_guest_that_never_answers(built, tmp_path):
     d = out / "ovmf"
     assert (d / "qemu.log").exists() and (d / "qemu.cmdline").exists()  # artifacts kept
     assert not qemu_processes()
+
+
+def test_interrupted_run_leaves_nothing_running(built, tmp_path):
+    import signal
+    import subprocess
+    import time
+    out = tmp_path / "o"
+    p = subprocess.Popen(["/usr/bin/python3", "harness/fwnet.py", "run", "core", "--no-build", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not qemu_processes():
+        time.sleep(0.2)
+    assert qemu_processes(), "QEMU never started"
+    time.sleep(2)
+    p.send_signal(signal.SIGTERM)  # as CI cancels a job
+    text, _ = p.communicate(timeout=30)
+    assert p.returncode == 130 and "interrupted" in text
+    assert not qemu_processes()
+    assert (out / "ovmf" / "qemu.log").exists() and (out / "ovmf" / "serial.log").exists()
