@@ -53,7 +53,7 @@ function(fwnet_efi_app name)
             --start-group ${libfiles} --end-group -lgnuefi -o ${so}
     COMMAND objcopy -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela
             -j .rel.* -j .rela.* -j .reloc --target efi-app-x86_64 --subsystem=10 ${so} ${efi}
-    DEPENDS ${name}_objs ${A_LIBS}
+    DEPENDS ${name}_objs $<TARGET_OBJECTS:${name}_objs> ${libfiles} ${GNUEFI_LDS}
     COMMAND_EXPAND_LISTS
     COMMENT "Linking EFI application ${name}.efi")
   add_custom_target(${name} ALL DEPENDS ${efi})

@@ -338,6 +338,50 @@ int agent_execute(struct agent_env *env, const char *line) {
     }
     ret = r < 0 && total == 0 ? -1 : total;
     kv_hex32(fields, sizeof(fields), "crc", crc);
+  } else if (streq(op, "bulkecho")) {
+    /* send bytes= of the pattern and read the echo back at the same time
+     * (poll-driven, so neither direction's window can deadlock the other) */
+    long long want = agent_arg_int(args, "bytes", 0), sent = 0, got = 0;
+    uint32_t crc = 0;
+    int rc = 0;
+    static uint8_t rxbuf[65536];
+    while (got < want && rc >= 0) {
+      struct efisock_pollfd p = {fd, (short)(EFISOCK_POLLIN | (sent < want ? EFISOCK_POLLOUT : 0)), 0};
+      rc = o->poll(n, &p, 1, 10000);
+      if (rc <= 0) {
+        rc = -1;
+        break;
+      }
+      if ((p.revents & EFISOCK_POLLOUT) && sent < want) {
+        size_t chunk = (size_t)(want - sent < 16384 ? want - sent : 16384);
+        fill(iobuf, chunk, "seq", (size_t)sent);
+        intptr_t r = o->sendto(n, fd, iobuf, chunk, EFISOCK_MSG_DONTWAIT, NULL);
+        if (r > 0) sent += r;
+        else if (r < 0 && o->last_errno(n) != EFISOCK_EAGAIN) rc = -1;
+      }
+      if (p.revents & (EFISOCK_POLLIN | EFISOCK_POLLHUP | EFISOCK_POLLERR)) {
+        intptr_t r = o->recvfrom(n, fd, rxbuf, sizeof(rxbuf), EFISOCK_MSG_DONTWAIT, NULL);
+        if (r > 0) {
+          crc = crc32_update(crc, rxbuf, (size_t)r);
+          got += r;
+        } else if (r == 0 || o->last_errno(n) != EFISOCK_EAGAIN) {
+          rc = -1;
+        }
+      }
+    }
+    ret = rc < 0 && got == 0 ? -1 : got;
+    kv_hex32(fields, sizeof(fields), "crc", crc);
+  } else if (streq(op, "fill")) {
+    /* non-blocking sends until the stack refuses: the send buffer's size */
+    long long total = 0;
+    intptr_t r;
+    fill(iobuf, 65536, "seq", 0);
+    do {
+      r = o->sendto(n, fd, iobuf, 65536, EFISOCK_MSG_DONTWAIT, NULL);
+      if (r > 0) total += r;
+    } while (r > 0 && total < (1ll << 30));
+    ret = r < 0 ? -1 : total;
+    agent_kv_int(fields, sizeof(fields), "bytes", total);
   } else if (streq(op, "shutdown")) {
     char h[8] = "wr";
     agent_arg(args, "how", h, sizeof(h));

@@ -23,6 +23,13 @@ static uint64_t vclock(void *ctx) {
   return fakefw_now_ns(fw);
 }
 
+/* A peer that accepts and never reads: the sender's window closes. */
+static void stall_connect(struct fconn *c, void *user) {
+  (void)user;
+  fnet_conn_set_reading(c, false);
+}
+static const struct fpeer_ops stall_ops = {.on_connect = stall_connect};
+
 static uint32_t ip_host(const char *args, const char *key, uint32_t dflt) {
   char v[32];
   uint32_t a;
@@ -52,6 +59,7 @@ static int extra(struct agent_env *env, const char *op, const char *args, char *
     else if (!strcmp(kind, "source")) fnet_peer_source(n, ip, port, bytes, agent_arg_int(args, "close", 1) != 0);
     else if (!strcmp(kind, "reset")) fnet_peer_reset_after(n, ip, port, bytes);
     else if (!strcmp(kind, "udpecho")) fnet_peer_udp_echo(n, ip, port);
+    else if (!strcmp(kind, "stall")) fnet_tcp_listen(n, ip, port, &stall_ops, NULL);
     else if (!strcmp(kind, "host")) fnet_host(n, ip, FNET_HOST_UP);
     else if (!strcmp(kind, "blackhole")) fnet_host(n, ip, FNET_HOST_BLACKHOLE);
     else if (!strcmp(kind, "connect")) {

@@ -119,10 +119,10 @@ class Backend:
 class LinuxBackend(Backend):
     name = "linux"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:udpecho", "peer:http", "udp"}
+                "peer:connect", "peer:udpecho", "peer:http", "peer:stall", "udp"}
 
     def start(self, scenarios, run_dir):
-        agent = os.path.join(build.tree_dir("release"), "harness", "agent", "fwnet-agent-linux")
+        agent = build.agent_path("fwnet-agent-linux")
         if not os.path.exists(agent):
             raise BackendError("linux agent not built: %s" % agent)
         self.p = LineProcess([agent], os.path.join(run_dir, "agent-linux.log"))
@@ -155,10 +155,11 @@ class LinuxBackend(Backend):
 class FakesBackend(Backend):
     name = "fakes"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:udpecho", "udp", "routing", "quirks", "peer:blackhole"}
+                "peer:connect", "peer:udpecho", "peer:stall", "udp", "routing", "quirks",
+                "peer:blackhole"}
 
     def start(self, scenarios, run_dir):
-        agent = os.path.join(build.tree_dir("release"), "harness", "agent", "fwnet-agent-fakes")
+        agent = build.agent_path("fwnet-agent-fakes")
         if not os.path.exists(agent):
             raise BackendError("fakes agent not built: %s" % agent)
         self.p = LineProcess([agent], os.path.join(run_dir, "agent-fakes.log"))
@@ -187,6 +188,8 @@ class FakesBackend(Backend):
             ip = "10.0.2.%d" % (150 + self.next_port % 100) if p.kind == "blackhole" else "10.0.2.100"
             r = self.execute("peer kind=%s ip=%s port=%d bytes=%d close=%d"
                              % (kind, ip, self.next_port, p.bytes, int(p.close)), 10)
+            if r.get("ret") != 0:
+                raise BackendError("fake LAN has no peer of kind %s: %s" % (p.kind, r))
             addrs[n] = (ip, self.next_port)
         self.addrs = addrs
         return addrs
@@ -218,7 +221,7 @@ def _crc32(b):
 class OvmfBackend(Backend):
     name = "ovmf"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:http", "quirks", "firmware"}
+                "peer:connect", "peer:http", "peer:stall", "quirks", "firmware"}
 
     def start(self, scenarios, run_dir):
         self.run_dir = run_dir

@@ -24,6 +24,12 @@ def tree_dir(name):
     return os.path.join(ROOT, "build", name)
 
 
+def agent_path(name):
+    """A host agent; FWNET_TREE=asan picks the sanitizer build's."""
+    tree = os.environ.get("FWNET_TREE", "release")
+    return os.path.join(tree_dir(tree), "harness", "agent", name)
+
+
 def _run(step, cmd, log):
     with open(log, "a") as out:
         out.write("$ " + " ".join(cmd) + "\n")

@@ -111,6 +111,14 @@ def _run_backend(name, scens, opts, run_dir, log):
     res["facts"] = be.facts  # after the scenarios: includes the protocols found
     _stop(be)
     res["extra"] = be.extra
+    # Bulky per-run copies go unless asked for or something failed; logs,
+    # command line and pcap always stay.
+    if not opts.keep and all(c["verdict"] in ("pass", "skip") for c in res["scenarios"]):
+        for f in ("disk.img", "vars.fd", "serial.sock"):
+            try:
+                os.unlink(os.path.join(run_dir, f))
+            except OSError:
+                pass
     if be.extra.get("leaks") not in (None, "none"):
         res["scenarios"].append({"name": "fake-firmware-leaks", "verdict": "fail",
                                  "problems": ["leaks at exit: %s" % be.extra["leaks"]]})

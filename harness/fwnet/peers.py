@@ -1,7 +1,7 @@
 """Host peers for the linux and ovmf backends, bound to 127.0.0.1 only.
 
 Kinds: echo, discard, source (bytes=, close=), reset (after bytes=), refuse
-(a port nobody listens on), connect (connects in to the guest when a step
+(a port nobody listens on), stall (accepts, never reads), connect (connects in to the guest when a step
 says so, sends bytes=, closes), udpecho, http (GET /N answers N bytes).
 Data a peer sends follows the agents' pattern: byte i = (i*7 + i/256) & 255,
 so digests agree across backends. Threads are daemons and stop with stop().
@@ -33,7 +33,7 @@ class HostPeer:
     # ---- lifetime ----
     def start(self):
         k = self.kind
-        if k in ("echo", "discard", "source", "reset", "http"):
+        if k in ("echo", "discard", "source", "reset", "http", "stall"):
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             ls.bind((LOOPBACK, 0))
@@ -121,6 +121,8 @@ class HostPeer:
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             elif k == "http":
                 self._http(c)
+            elif k == "stall":  # accepts, never reads: the sender's window closes
+                self._stop.wait()
             c.close()
         except OSError as e:
             if not self._stop.is_set():

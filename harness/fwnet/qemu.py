@@ -127,7 +127,7 @@ def detect_accel(cache_dir, firmware, force=None):
     text = open(log, errors="replace").read()
     # A KVM guest that fails does not make QEMU exit: it pauses and prints.
     if p.returncode not in (None, -9) or kvm_failed(text):
-        lines = [l for l in text.splitlines() if l.strip()]
+        lines = [l for l in text.splitlines() if kvm_failed(l)] or [l for l in text.splitlines() if l.strip()]
         result, why = "tcg", "KVM unusable: " + (lines[0] if lines else "probe exited %s" % p.returncode)
     else:
         result, why = "kvm", "KVM probe ran 4 s"

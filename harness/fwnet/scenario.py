@@ -24,15 +24,15 @@ import re
 import tomllib
 
 PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http",
-              "blackhole"}
+              "blackhole", "stall"}
 AGENT_OPS = {"socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv",
-             "recvfrom", "bulkrecv", "bulksend", "shutdown", "close", "sockname", "peername",
+             "recvfrom", "bulkrecv", "bulksend", "bulkecho", "fill", "shutdown", "close", "sockname", "peername",
              "setsockopt", "getsockopt", "nonblock", "select", "poll", "resolve", "sleep", "stats"}
 # Positional arguments: which key each position fills.
 POSITIONAL = {
     "socket": ["type"], "connect": ["fd", "@peer"], "bind": ["fd"], "listen": ["fd"],
     "accept": ["fd"], "send": ["fd"], "sendto": ["fd", "@peer"], "recv": ["fd"],
-    "recvfrom": ["fd"], "bulkrecv": ["fd"], "bulksend": ["fd"], "shutdown": ["fd", "how"],
+    "recvfrom": ["fd"], "bulkrecv": ["fd"], "bulksend": ["fd"], "bulkecho": ["fd"], "fill": ["fd"], "shutdown": ["fd", "how"],
     "close": ["fd"], "sockname": ["fd"], "peername": ["fd"], "setsockopt": ["fd", "opt", "val"],
     "getsockopt": ["fd", "opt"], "nonblock": ["fd", "on"], "resolve": ["name"],
     "sleep": ["ms"], "stats": ["fd"],
