@@ -230,6 +230,28 @@ void en_count_poll(struct efinet *net, struct en_sock *s, bool productive) {
   }
 }
 
+/* Work the firmware owes us soon: Transmit, Connect or Close tokens in
+ * flight (background Receives do not count: they may wait for ever). While
+ * there is, the adaptive policy keeps polling instead of sleeping a tick. */
+static bool en_sock_busy(struct en_sock *s) {
+  if (s->type == EFISOCK_SOCK_STREAM) {
+    struct en_tcp *t = &s->u.tcp;
+    if (t->conn_tok.posted || t->close_tok.posted) return true;
+    for (unsigned i = 0; i < t->ntx; i++)
+      if (t->tx[i].tok.posted) return true;
+  } else {
+    for (unsigned i = 0; i < s->u.udp.ntx; i++)
+      if (s->u.udp.tx_tok[i].posted) return true;
+  }
+  return false;
+}
+
+static bool transfers_pending(struct efinet *net) {
+  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+    if (net->fds[i] && en_sock_busy(net->fds[i])) return true;
+  return false;
+}
+
 static bool has_poll_target(struct efinet *net) {
   for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
     if (net->fds[i] && net->fds[i]->child.proto) return true;
@@ -265,8 +287,8 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
     if (poll) {
       uint64_t before = net->completions;
       poll_once(net);
-      if (net->completions != before)
-        budget = spin_max; /* progress: keep polling at full rate */
+      if (net->completions != before || transfers_pending(net))
+        budget = spin_max; /* progress, or work in flight: keep polling */
       else if (budget)
         budget--;
     } else {
@@ -344,7 +366,7 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   if (!c->rx_token_size) c->rx_token_size = 16384;
   if (!c->tx_tokens) c->tx_tokens = 4;
   if (c->tx_tokens > EN_MAX_TOKENS) c->tx_tokens = EN_MAX_TOKENS;
-  if (!c->tx_token_size) c->tx_token_size = 32768;
+  if (!c->tx_token_size) c->tx_token_size = 65536;
   if (!c->close_timeout_ms) c->close_timeout_ms = 5000;
   if (!c->config_timeout_ms) c->config_timeout_ms = 10000;
   if (!c->dns_timeout_ms) c->dns_timeout_ms = 2000;

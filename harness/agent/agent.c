@@ -127,12 +127,25 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *d, size_t n) {
 
 /* Data patterns: "seq" (byte i = (i*7 + i/256) & 255, i from `off`), "zero",
  * or a single repeated letter. */
+/* The seq pattern repeats every 65536 bytes: computed once, then copied
+ * (a per-byte loop per chunk costs real time under emulation). */
+static uint8_t seq_table[65536];
+static bool seq_ready;
+
 static void fill(uint8_t *b, size_t n, const char *pattern, size_t off) {
-  for (size_t i = 0; i < n; i++) {
-    size_t k = off + i;
-    if (streq(pattern, "zero")) b[i] = 0;
-    else if (pattern[0] && !pattern[1]) b[i] = (uint8_t)pattern[0];
-    else b[i] = (uint8_t)(k * 7 + k / 256);
+  if (streq(pattern, "zero") || (pattern[0] && !pattern[1])) {
+    memset(b, streq(pattern, "zero") ? 0 : pattern[0], n);
+    return;
+  }
+  if (!seq_ready) {
+    for (size_t k = 0; k < sizeof(seq_table); k++) seq_table[k] = (uint8_t)(k * 7 + k / 256);
+    seq_ready = true;
+  }
+  while (n) {
+    size_t at = off % sizeof(seq_table), run = sizeof(seq_table) - at;
+    if (run > n) run = n;
+    memcpy(b, seq_table + at, run);
+    b += run, off += run, n -= run;
   }
 }
 
@@ -313,8 +326,20 @@ int agent_execute(struct agent_env *env, const char *line) {
     long long want = agent_arg_int(args, "bytes", 0), total = 0;
     uint32_t crc = 0;
     intptr_t r = 1;
+    bool use_select = agent_arg_int(args, "select", 0) != 0; /* a select()-driven loop */
     while (total < want && r > 0) {
       size_t chunk = (size_t)(want - total < (long long)MAXBUF ? want - total : (long long)MAXBUF);
+      if (use_select) {
+        efisock_fd_set rs, ws, es;
+        EFISOCK_FD_ZERO(&rs);
+        EFISOCK_FD_ZERO(&ws);
+        EFISOCK_FD_ZERO(&es);
+        EFISOCK_FD_SET(fd, &rs);
+        if (o->select(n, fd + 1, &rs, &ws, &es, 10000) <= 0) {
+          r = -1;
+          break;
+        }
+      }
       r = o->recvfrom(n, fd, iobuf, chunk, 0, NULL);
       if (r > 0) {
         crc = crc32_update(crc, iobuf, (size_t)r);
@@ -334,6 +359,15 @@ int agent_execute(struct agent_env *env, const char *line) {
       if (r > 0) {
         crc = crc32_update(crc, iobuf, (size_t)r);
         total += r;
+      }
+    }
+    /* drain=1: end when the firmware has completed every Transmit (the
+     * data is acknowledged), the criterion the raw driver uses. */
+    if (agent_arg_int(args, "drain", 0)) {
+      struct efinet_stats st;
+      for (;;) {
+        if (o->stats(n, fd, &st) != 0 || st.tx_completed >= st.tx_posted) break;
+        o->sleep_ms(n, 0);
       }
     }
     ret = r < 0 && total == 0 ? -1 : total;

@@ -6,6 +6,7 @@
  * and the harness takes only frames whose CRC matches. On quit the machine
  * powers off, so QEMU exits by itself. */
 #include "efinet_cmds.h"
+#include "rawtcp.h"
 
 size_t strlen(const char *s);
 
@@ -81,6 +82,34 @@ static void vendor(char *out, size_t cap) {
   out[n] = 0;
 }
 
+/* raw dir=rx|tx addr= port= bytes= tokens= size= poll_us= gw= */
+static int do_raw(const char *args, char *out, size_t cap) {
+  struct raw_args ra;
+  struct raw_result rr;
+  char v[32];
+  for (unsigned i = 0; i < sizeof(ra); i++) ((char *)&ra)[i] = 0;
+  uint32_t ip = 0;
+  if (agent_arg(args, "addr", v, sizeof(v))) agent_parse_ip(v, &ip);
+  for (int i = 0; i < 4; i++) ra.addr.Addr[i] = (UINT8)(ip >> (8 * i));
+  ip = 0;
+  if (agent_arg(args, "gw", v, sizeof(v))) agent_parse_ip(v, &ip);
+  for (int i = 0; i < 4; i++) ra.gw.Addr[i] = (UINT8)(ip >> (8 * i));
+  ra.port = (UINT16)agent_arg_int(args, "port", 0);
+  ra.tx = agent_arg(args, "dir", v, sizeof(v)) && v[0] == 't';
+  ra.bytes = (uint64_t)agent_arg_int(args, "bytes", 1 << 20);
+  ra.tokens = (unsigned)agent_arg_int(args, "tokens", 4);
+  ra.size = (UINT32)agent_arg_int(args, "size", 65536);
+  ra.poll_us = agent_arg_int(args, "poll_us", 0);
+  ra.clock = tsc_clock;
+  int rc = raw_transfer(st, &ra, &rr);
+  agent_kv_int(out, cap, "ret", rc < 0 ? rc : (long long)rr.bytes);
+  agent_kv(out, cap, "errno", rc < 0 ? "EIO" : "0");
+  agent_kv_int(out, cap, "us", (long long)rr.us);
+  agent_kv_int(out, cap, "polls", (long long)rr.polls);
+  agent_kv_int(out, cap, "completions", (long long)rr.completions);
+  return 0;
+}
+
 static int extra(struct agent_env *env, const char *op, const char *args, char *out, size_t cap) {
   (void)env;
   const char *h = "hello";
@@ -100,6 +129,10 @@ static int extra(struct agent_env *env, const char *op, const char *args, char *
     efc_protocols(&cmds, out, cap);
     return 0;
   }
+  const char *rw = "raw";
+  a = op;
+  while (*a && *a == *rw) a++, rw++;
+  if (*a == *rw) return do_raw(args, out, cap);
   return efc_extra(&cmds, op, args, out, cap);
 }
 

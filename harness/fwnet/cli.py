@@ -189,6 +189,60 @@ def cmd_golden(args):
     return cmd_run(args)
 
 
+def cmd_bench(args):
+    import json
+    import signal
+    from . import bench, bench_report
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    if args.report:  # only build an HTML report from result files
+        results = [json.load(open(p)) for p in args.report]
+        out = args.out or "bench-report.html"
+        bench_report.write(out, results)
+        print("fwnet bench: report %s" % out)
+        return 0
+    args.isolation, _ = isolation.enter()
+    atexit.register(qemu.Qemu.stop_all)
+    if not args.no_build:
+        bld.build("release", None)
+    if args.quick:
+        args.size, args.repeat = 4, 1
+    args.size = int(args.size * (1 << 20))
+    out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", "bench-" + time.strftime("%Y%m%d-%H%M%S")))
+    b = bench.Bench(args, lambda m: print(m, flush=True))
+    try:
+        res = b.run(out)
+    except bench.BenchError as e:
+        print("fwnet bench: %s (artifacts in %s)" % (e, out), file=sys.stderr)
+        return 1
+    res["quick"] = bool(args.quick)
+    with open(os.path.join(out, "bench.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    history = [json.load(open(p)) for p in (args.history or [])] + [res]
+    bench_report.write(os.path.join(out, "report.html"), history)
+    print(bench.table_text(res))
+    print("fwnet bench: results %s/bench.json, report %s/report.html" % (out, out))
+    bp = bench.baseline_path(res["facts"])
+    if args.quick:
+        bp = bp.replace(".json", "-quick.json")
+    if args.update:
+        os.makedirs(os.path.dirname(bp), exist_ok=True)
+        with open(bp, "w") as f:
+            json.dump(bench.to_baseline(res), f, indent=1)
+            f.write("\n")
+        print("fwnet bench: baseline written: %s" % os.path.relpath(bp, bld.ROOT))
+    if args.check:
+        if not os.path.exists(bp):
+            print("fwnet bench: no baseline %s (record one with --update)" % bp, file=sys.stderr)
+            return 1
+        problems = bench.check(res, json.load(open(bp)), args.tolerance)
+        for p in problems:
+            print("fwnet bench: REGRESSION %s" % p)
+        print("fwnet bench: check against %s: %s" % (os.path.relpath(bp, bld.ROOT), "FAILED" if problems else "passed"))
+        return 1 if problems else 0
+    return 0
+
+
 def cmd_list(args):
     for sc in scenario.load_dir(args.scenario_dir):
         print("%-30s %-22s %s" % (sc.name, ",".join(sc.tags), sc.description))
@@ -235,6 +289,23 @@ def main(argv=None):
         r.add_argument("--scenario-dir", default=SCEN_DIR)
         r.add_argument("--update", action="store_true", help=argparse.SUPPRESS if name == "run" else "write goldens")
         r.set_defaults(func=cmd_run if name == "run" else cmd_golden, update_golden=False)
+    bn = sub.add_parser("bench", help="throughput and Poll-frequency benchmarks on OVMF")
+    bn.add_argument("--size", type=float, default=64, help="MiB per transfer (default 64)")
+    bn.add_argument("--repeat", type=int, default=3)
+    bn.add_argument("--quick", action="store_true", help="4 MiB, one repeat (CI)")
+    bn.add_argument("--check", action="store_true", help="fail on a regression against the baseline")
+    bn.add_argument("--update", action="store_true", help="record the baseline")
+    bn.add_argument("--tolerance", type=float, default=0.2, help="allowed relative change (default 0.2)")
+    bn.add_argument("--firmware")
+    bn.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
+    bn.add_argument("--accel", choices=["kvm", "tcg"])
+    bn.add_argument("--quirks", default="")
+    bn.add_argument("--boot-timeout", type=int, default=90)
+    bn.add_argument("--out")
+    bn.add_argument("--history", nargs="*", help="earlier bench.json files for the history plot")
+    bn.add_argument("--report", nargs="*", help="only write an HTML report from these bench.json files")
+    bn.add_argument("--no-build", action="store_true")
+    bn.set_defaults(func=cmd_bench)
     ls = sub.add_parser("list", help="list scenarios")
     ls.add_argument("--scenario-dir", default=SCEN_DIR)
     ls.set_defaults(func=cmd_list)

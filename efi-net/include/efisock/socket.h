@@ -217,7 +217,7 @@ struct efinet_config {
   unsigned rx_tokens;        /* outstanding TCP Receive tokens per socket (default 4, max 16) */
   unsigned rx_token_size;    /* bytes per Receive token (default 16384) */
   unsigned tx_tokens;        /* Transmit tokens per socket (default 4, max 16) */
-  unsigned tx_token_size;    /* bytes per Transmit token (default 32768) */
+  unsigned tx_token_size;    /* bytes per Transmit token (default 65536) */
   unsigned close_timeout_ms; /* graceful close deadline before abort (default 5000) */
   unsigned config_timeout_ms;/* deadline for address configuration waits (default 10000) */
   unsigned dns_timeout_ms;   /* per-try resolver timeout (default 2000) */

@@ -1,0 +1,282 @@
+"""fwnet bench: throughput and Poll frequency of firmware networking.
+
+One OVMF boot, one NIC; in that same run:
+  raw              EFI_TCP4 directly: 4 tokens of 64 KiB posted, Poll loop
+  bits             the precedent: one 64 KiB Receive (or Transmit), busy Poll
+  efinet-<policy>  efi-net sockets, recv/send loops, Poll policy adaptive/always/never
+  efinet-select    efi-net, a select()-driven receive loop (adaptive)
+  linux            the Linux agent against the same peer on loopback (reference)
+Each in both directions, repeated; medians, ranges, and ratios to raw. Also
+the idle cost (QEMU's host CPU while the guest sits in select() for 5 s), and
+a Poll-interval sweep of the raw driver. Absolute MB/s are recorded, never
+gated: --check compares ratios and Polls per MB with committed baselines.
+"""
+import json
+import os
+import statistics
+import time
+
+from . import backends, build, peers, qemu, scenario
+
+BASELINE_DIR = os.path.join(build.ROOT, "bench", "baselines")
+MiB = 1 << 20
+GW = "10.0.2.2"
+
+
+class BenchError(Exception):
+    pass
+
+
+class _Peer:
+    def __init__(self, name, kind, nbytes=0):
+        self.name, self.kind, self.bytes, self.close, self.port, self.files = name, kind, nbytes, True, 0, {}
+
+
+class _Plan:
+    """What the OVMF backend needs to forward: one pseudo-scenario."""
+    def __init__(self, size, small):
+        self.name = "bench"
+        self.peers = {"src": _Peer("src", "source", size), "small": _Peer("small", "source", small),
+                      "sink": _Peer("sink", "discard"), "idle": _Peer("idle", "discard")}
+        self.quirks, self.open, self.net, self.requires, self.steps = "", {}, {"mode": "static"}, [], []
+
+
+def qemu_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bench:
+    def __init__(self, opts, log):
+        self.opts, self.log = opts, log
+        self.size = opts.size
+        self.small = min(opts.size, MiB if not opts.quick else 256 * 1024)
+        self.rows = []
+
+    # ---- one measurement ----
+    def _measure(self, strategy, direction, fn, nbytes):
+        pid = self.be.q.proc.pid
+        c0, t0 = qemu_cpu_s(pid), time.monotonic()
+        r = fn()
+        cpu, wall = qemu_cpu_s(pid) - c0, time.monotonic() - t0
+        got = r["bytes"]
+        if got != nbytes:
+            raise BenchError("%s %s moved %s of %d bytes: %s" % (strategy, direction, got, nbytes, r))
+        mb = got / MiB
+        row = {"strategy": strategy, "dir": direction, "bytes": got, "guest_s": r["us"] / 1e6,
+               "wall_s": wall, "host_cpu_s": cpu, "mbps": mb / (r["us"] / 1e6),
+               "polls": r["polls"], "completions": r["completions"],
+               "polls_per_mb": r["polls"] / mb, "completions_per_mb": r["completions"] / mb,
+               "bytes_per_completion": got / max(r["completions"], 1)}
+        self.rows.append(row)
+        self.log("  %-16s %-2s %8.2f MB/s  %8.0f polls/MB  %7.1f compl/MB  cpu %.2fs"
+                 % (strategy, direction, row["mbps"], row["polls_per_mb"], row["completions_per_mb"], cpu))
+        return row
+
+    def _ask(self, line, timeout=600):
+        r = self.be.execute(line, timeout)
+        if r.get("status") != "ok":
+            raise BenchError("%s: %s" % (line.split()[0], r))
+        return r
+
+    def _raw(self, direction, tokens, size, poll_us=0, nbytes=None):
+        peer = "src" if direction == "rx" else "sink"
+        if nbytes is not None and nbytes != self.size:
+            peer = "small" if direction == "rx" else "sink"
+        nbytes = nbytes or self.size
+        port = self.addrs[peer][1]
+        r = self._ask("raw dir=%s addr=10.0.2.100 port=%d bytes=%d tokens=%d size=%d poll_us=%d gw=%s"
+                      % (direction, port, nbytes, tokens, size, poll_us, GW))
+        return {"bytes": r["ret"], "us": int(r["us"]), "polls": int(r["polls"]),
+                "completions": int(r["completions"])}
+
+    def _efinet(self, direction, policy, nbytes, select=False):
+        self._ask("open policy=%s" % policy, 60)
+        self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
+        peer = ("src" if nbytes == self.size else "small") if direction == "rx" else "sink"
+        a, port = self.addrs[peer]
+        fd = self._ask("socket type=stream")["ret"]
+        self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+        s0 = self._ask("stats")
+        if direction == "rx":
+            r = self._ask("bulkrecv fd=%d bytes=%d select=%d" % (fd, nbytes, int(select)))
+        else:
+            # drain: timed until every Transmit completed (acknowledged), as
+            # the raw driver is; then the peer must see all of it.
+            r = self._ask("bulksend fd=%d bytes=%d drain=1" % (fd, nbytes))
+            self._ask("shutdown fd=%d how=wr" % fd)
+            eof = self._ask("recv fd=%d len=16" % fd)
+            if eof["ret"] != 0:
+                raise BenchError("sink answered %s" % eof)
+        s1 = self._ask("stats")
+        self._ask("close fd=%d" % fd)
+        return {"bytes": r["ret"], "us": int(r["us"]),
+                "polls": int(s1["polls"]) - int(s0["polls"]),
+                "completions": int(s1["completions"]) - int(s0["completions"])}
+
+    def _idle(self, policy, secs):
+        self._ask("open policy=%s" % policy, 60)
+        self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
+        a, port = self.addrs["idle"]
+        fd = self._ask("socket type=stream")["ret"]
+        self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+        pid = self.be.q.proc.pid
+        c0, t0 = qemu_cpu_s(pid), time.monotonic()
+        r = self._ask("select r=%d timeout_ms=%d" % (fd, secs * 1000))
+        cpu, wall = qemu_cpu_s(pid) - c0, time.monotonic() - t0
+        self._ask("close fd=%d" % fd)
+        if r["ret"] != 0:
+            raise BenchError("idle select returned %s" % r)
+        return {"policy": policy, "host_cpu_s": cpu, "wall_s": wall, "cpu_fraction": cpu / wall}
+
+    def _linux(self, nbytes):
+        """The Linux agent receiving the same data from the same kind of peer."""
+        src = peers.HostPeer(_Peer("src", "source", nbytes)).start()
+        be = backends.LinuxBackend(self.opts)
+        be.start([], self.run_dir)
+        try:
+            fd = be.execute("socket type=stream")["ret"]
+            be.execute("connect fd=%d addr=127.0.0.1 port=%d" % (fd, src.port))
+            r = be.execute("bulkrecv fd=%d bytes=%d" % (fd, nbytes), 600)
+            be.execute("close fd=%d" % fd)
+        finally:
+            be.stop()
+            src.stop()
+        return {"bytes": r["ret"], "us": int(r["us"]), "polls": 0, "completions": 0}
+
+    # ---- the run ----
+    def run(self, run_dir):
+        self.run_dir = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        self.be = backends.OvmfBackend(self.opts)
+        plan = _Plan(self.size, self.small)
+        self.be.start([plan], run_dir)
+        try:
+            self.addrs = self.be.begin(plan)
+            self.log("bench: %s, nic %s, accel %s, %d MiB x %d" % (
+                self.be.fw["name"], self.opts.nic, self.be.accel, self.size // MiB or 1, self.opts.repeat))
+            S = self.size
+            for rep in range(self.opts.repeat):
+                self.log("repeat %d/%d" % (rep + 1, self.opts.repeat))
+                for d in ("rx", "tx"):
+                    self._measure("raw", d, lambda: self._raw(d, 4, 65536), S)
+                    self._measure("bits", d, lambda: self._raw(d, 1, 65536), S)
+                    for pol in ("adaptive", "always"):
+                        self._measure("efinet-" + pol, d, lambda: self._efinet(d, pol, S), S)
+                    self._measure("efinet-never", d, lambda: self._efinet(d, "never", self.small), self.small)
+                self._measure("efinet-select", "rx", lambda: self._efinet("rx", "adaptive", S, True), S)
+            secs = 2 if self.opts.quick else 5
+            self.idle = [self._idle(p, secs) for p in ("adaptive", "always")]
+            for i in self.idle:
+                self.log("  idle select(%ds) %-8s QEMU host CPU %.3f s (%.1f%% of a core)"
+                         % (secs, i["policy"], i["host_cpu_s"], 100 * i["cpu_fraction"]))
+            self.sweep = []
+            for us in ((0, 100, 1000, -1) if self.opts.quick else (0, 20, 100, 500, 2000, -1)):
+                r = self._measure("raw-poll-%s" % ("never" if us < 0 else "%dus" % us), "rx",
+                                  lambda: self._raw("rx", 4, 65536, us, self.small), self.small)
+                self.sweep.append({"poll_us": us, "mbps": r["mbps"], "polls_per_mb": r["polls_per_mb"]})
+            self.facts = {"firmware": self.be.fw["name"], "nic": self.opts.nic, "accel": self.be.accel,
+                          "accel_why": self.be.accel_why, "vendor": self.be.facts.get("vendor")}
+        finally:
+            self.be.stop()
+        self._measure_linux()
+        return self.summarise()
+
+    def _measure_linux(self):
+        r = self._linux(self.size)
+        mb = r["bytes"] / MiB
+        self.rows.append({"strategy": "linux", "dir": "rx", "bytes": r["bytes"], "guest_s": r["us"] / 1e6,
+                          "mbps": mb / (r["us"] / 1e6), "polls": 0, "completions": 0, "polls_per_mb": 0,
+                          "completions_per_mb": 0, "bytes_per_completion": 0, "host_cpu_s": 0, "wall_s": 0})
+        self.log("  %-16s rx %8.2f MB/s (host loopback, not the guest)" % ("linux", self.rows[-1]["mbps"]))
+
+    def summarise(self):
+        out = {}
+        for row in self.rows:
+            out.setdefault((row["strategy"], row["dir"]), []).append(row)
+        table = []
+        for (st, d), rs in out.items():
+            m = [r["mbps"] for r in rs]
+            med = {k: statistics.median(r[k] for r in rs) for k in
+                   ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s")}
+            table.append(dict(med, strategy=st, dir=d, n=len(rs), mbps_min=min(m), mbps_max=max(m)))
+        for t in table:
+            raw = next((x for x in table if x["strategy"] == "raw" and x["dir"] == t["dir"]), None)
+            t["ratio"] = t["mbps"] / raw["mbps"] if raw else None
+            t["poll_ratio"] = (t["polls_per_mb"] / raw["polls_per_mb"]) if raw and raw["polls_per_mb"] else None
+        return {"facts": self.facts, "size": self.size, "repeat": self.opts.repeat, "table": table,
+                "idle": self.idle, "sweep": self.sweep, "rows": self.rows,
+                "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+# ---- baselines and checks ----
+
+GATED = ("efinet-adaptive", "efinet-always", "efinet-select", "bits")
+
+
+def baseline_path(facts):
+    return os.path.join(BASELINE_DIR, "%s-%s-%s.json" % (facts["firmware"], facts["nic"], facts["accel"]))
+
+
+def to_baseline(res):
+    return {"facts": res["facts"], "recorded": res["time"],
+            "entries": {"%s/%s" % (t["strategy"], t["dir"]): {"ratio": round(t["ratio"], 4),
+                                                              "polls_per_mb": round(t["polls_per_mb"], 1)}
+                        for t in res["table"] if t["strategy"] in GATED and t["ratio"] is not None}}
+
+
+def check(res, baseline, tol):
+    """Problems: a ratio below its baseline by more than tol, or Polls per MB
+    above its baseline by more than tol."""
+    problems = []
+    for t in res["table"]:
+        key = "%s/%s" % (t["strategy"], t["dir"])
+        b = baseline["entries"].get(key)
+        if not b or t["ratio"] is None:
+            continue
+        if t["ratio"] < b["ratio"] * (1 - tol):
+            problems.append("%s: throughput ratio %.3f fell below baseline %.3f (-%d%% allowed)"
+                            % (key, t["ratio"], b["ratio"], tol * 100))
+        if b["polls_per_mb"] and t["polls_per_mb"] > b["polls_per_mb"] * (1 + tol):
+            problems.append("%s: %.0f Polls/MB rose above baseline %.0f (+%d%% allowed)"
+                            % (key, t["polls_per_mb"], b["polls_per_mb"], tol * 100))
+    return problems
+
+
+def targets(res):
+    """The issue's targets, as measured: efi-net >= 95% of raw both ways, no
+    more Polls per MB than raw, beats BITS; idle far cheaper than busy."""
+    out = []
+    tab = {(t["strategy"], t["dir"]): t for t in res["table"]}
+    for d in ("rx", "tx"):
+        e, raw, bits = tab.get(("efinet-adaptive", d)), tab.get(("raw", d)), tab.get(("bits", d))
+        if e and raw:
+            out.append(("efi-net %s >= 95%% of raw" % d, e["ratio"] >= 0.95, "%.1f%%" % (100 * e["ratio"])))
+            out.append(("efi-net %s Polls/MB <= raw" % d, e["polls_per_mb"] <= raw["polls_per_mb"],
+                        "%.0f vs %.0f" % (e["polls_per_mb"], raw["polls_per_mb"])))
+        if e and bits:
+            out.append(("efi-net %s beats BITS" % d, e["mbps"] > bits["mbps"],
+                        "%.2f vs %.2f MB/s" % (e["mbps"], bits["mbps"])))
+    idle = {i["policy"]: i for i in res.get("idle", [])}
+    if "adaptive" in idle and "always" in idle:
+        a, w = idle["adaptive"]["cpu_fraction"], idle["always"]["cpu_fraction"]
+        out.append(("idle select far cheaper than busy polling", a < w / 3,
+                    "%.1f%% vs %.1f%% of a core" % (100 * a, 100 * w)))
+    return out
+
+
+def table_text(res):
+    lines = ["%-16s %-3s %9s %13s %6s %10s %10s %10s %8s" % (
+        "strategy", "dir", "MB/s", "range", "ratio", "polls/MB", "compl/MB", "B/compl", "cpu s")]
+    order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-never", "linux"]
+    for t in sorted(res["table"], key=lambda t: (t["dir"], order.index(t["strategy"]) if t["strategy"] in order else 99, t["strategy"])):
+        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %10.0f %10.1f %10.0f %8.2f" % (
+            t["strategy"], t["dir"], t["mbps"], t["mbps_min"], t["mbps_max"],
+            "%.3f" % t["ratio"] if t["ratio"] is not None else "-", t["polls_per_mb"],
+            t["completions_per_mb"], t["bytes_per_completion"], t["host_cpu_s"]))
+    for i in res.get("idle", []):
+        lines.append("idle select, %-8s policy: QEMU host CPU %.1f%% of a core" % (i["policy"], 100 * i["cpu_fraction"]))
+    for name, ok, fig in targets(res):
+        lines.append("target %-42s %s (%s)" % (name, "MET" if ok else "NOT MET", fig))
+    return "\n".join(lines)
