@@ -212,7 +212,9 @@ class Bench:
 
 # ---- baselines and checks ----
 
-GATED = ("efinet-adaptive", "efinet-always", "efinet-select", "bits")
+GATED = ("efinet-adaptive", "efinet-always", "efinet-select")  # our code, not the precedent
+# "always" polls continuously: its Polls per MB just mirror its speed.
+POLL_GATED = ("efinet-adaptive", "efinet-select")
 
 
 def baseline_path(facts):
@@ -226,9 +228,10 @@ def to_baseline(res):
                         for t in res["table"] if t["strategy"] in GATED and t["ratio"] is not None}}
 
 
-def check(res, baseline, tol):
+def check(res, baseline, tol, poll_tol=None):
     """Problems: a ratio below its baseline by more than tol, or Polls per MB
-    above its baseline by more than tol."""
+    above its baseline by more than poll_tol (default: tol)."""
+    poll_tol = tol if poll_tol is None else poll_tol
     problems = []
     for t in res["table"]:
         key = "%s/%s" % (t["strategy"], t["dir"])
@@ -238,9 +241,9 @@ def check(res, baseline, tol):
         if t["ratio"] < b["ratio"] * (1 - tol):
             problems.append("%s: throughput ratio %.3f fell below baseline %.3f (-%d%% allowed)"
                             % (key, t["ratio"], b["ratio"], tol * 100))
-        if b["polls_per_mb"] and t["polls_per_mb"] > b["polls_per_mb"] * (1 + tol):
+        if t["strategy"] in POLL_GATED and b["polls_per_mb"] and t["polls_per_mb"] > b["polls_per_mb"] * (1 + poll_tol):
             problems.append("%s: %.0f Polls/MB rose above baseline %.0f (+%d%% allowed)"
-                            % (key, t["polls_per_mb"], b["polls_per_mb"], tol * 100))
+                            % (key, t["polls_per_mb"], b["polls_per_mb"], poll_tol * 100))
     return problems
 
 

@@ -1,0 +1,70 @@
+"""The benchmark's judging: ratios, Poll counts, baselines, targets, report
+(synthetic results; the real run is `fwnet bench`, in CI with --quick)."""
+import copy
+import json
+import os
+
+from fwnet import bench, bench_report
+
+
+def result(eff_rx=1.0, eff_tx=0.97, polls_rx=700.0, idle_a=0.05, idle_w=1.0):
+    rows = []
+    def t(strategy, d, mbps, ppm, ratio):
+        return {"strategy": strategy, "dir": d, "mbps": mbps, "mbps_min": mbps * 0.9, "mbps_max": mbps * 1.1,
+                "polls_per_mb": ppm, "completions_per_mb": 720.0, "bytes_per_completion": 1456.0,
+                "guest_s": 1.0, "host_cpu_s": 1.0, "n": 3, "ratio": ratio,
+                "poll_ratio": None}
+    table = [t("raw", "rx", 8.0, 100000.0, 1.0), t("bits", "rx", 7.0, 110000.0, 0.875),
+             t("efinet-adaptive", "rx", 8.0 * eff_rx, polls_rx, eff_rx),
+             t("raw", "tx", 9.0, 1200.0, 1.0), t("bits", "tx", 8.5, 1700.0, 0.94),
+             t("efinet-adaptive", "tx", 9.0 * eff_tx, 700.0, eff_tx)]
+    return {"facts": {"firmware": "fw", "nic": "virtio", "accel": "tcg", "accel_why": "x", "vendor": "EDK_II"},
+            "size": 1 << 22, "repeat": 3, "table": table, "rows": rows, "time": "2026-11-21 11:00:00",
+            "idle": [{"policy": "adaptive", "cpu_fraction": idle_a, "host_cpu_s": 0.1, "wall_s": 2},
+                     {"policy": "always", "cpu_fraction": idle_w, "host_cpu_s": 2, "wall_s": 2}],
+            "sweep": [{"poll_us": 0, "mbps": 4.0, "polls_per_mb": 2e5}, {"poll_us": -1, "mbps": 0.14, "polls_per_mb": 0}]}
+
+
+def test_baseline_roundtrip_and_check():
+    good = result()
+    base = bench.to_baseline(good)
+    assert "efinet-adaptive/rx" in base["entries"] and "bits/rx" not in base["entries"]
+    assert bench.check(good, base, 0.2) == []
+    slower = result(eff_rx=0.7)
+    p = bench.check(slower, base, 0.2)
+    assert len(p) == 1 and "efinet-adaptive/rx: throughput ratio 0.700 fell below baseline 1.000" in p[0]
+    pollier = result(polls_rx=1000.0)
+    p = bench.check(pollier, base, 0.2)
+    assert len(p) == 1 and "Polls/MB rose above baseline" in p[0]
+    assert bench.check(result(eff_rx=0.85), base, 0.2) == []  # within tolerance
+
+
+def test_targets():
+    t = {name: ok for name, ok, _ in bench.targets(result())}
+    assert t["efi-net rx >= 95% of raw"] and t["efi-net tx >= 95% of raw"]
+    assert t["efi-net rx beats BITS"] and t["idle select far cheaper than busy polling"]
+    t = {name: ok for name, ok, _ in bench.targets(result(eff_tx=0.9, idle_a=0.5))}
+    assert not t["efi-net tx >= 95% of raw"] and not t["idle select far cheaper than busy polling"]
+    text = bench.table_text(result())
+    assert "efinet-adaptive" in text and "MET" in text
+
+
+def test_html_report_with_history(tmp_path):
+    a, b = result(), result(eff_rx=0.9)
+    b["time"] = "2026-11-22 11:00:00"
+    out = tmp_path / "r.html"
+    bench_report.write(str(out), [a, b])
+    html = out.read_text()
+    assert html.count("<img src='data:image/png;base64,") == 4  # throughput, polls, sweep, history
+    assert "efinet-adaptive" in html
+
+
+def test_committed_baselines_are_well_formed():
+    d = bench.BASELINE_DIR
+    files = [f for f in os.listdir(d) if f.endswith(".json")] if os.path.isdir(d) else []
+    assert files, "no committed baselines in bench/baselines"
+    for f in files:
+        b = json.load(open(os.path.join(d, f)))
+        assert b["facts"]["accel"] in ("tcg", "kvm")
+        for k, v in b["entries"].items():
+            assert v["ratio"] > 0 and v["polls_per_mb"] >= 0, (f, k)
