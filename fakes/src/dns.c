@@ -291,11 +291,6 @@ static EFI_STATUS EFIAPI d_mode(EFI_DNS4_PROTOCOL *This, EFI_DNS4_MODE_DATA *m) 
   return EFI_SUCCESS;
 }
 
-static uint32_t ip_of(const EFI_IPv4_ADDRESS *a) {
-  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 |
-         a->Addr[3];
-}
-
 static EFI_STATUS EFIAPI d_configure(EFI_DNS4_PROTOCOL *This, EFI_DNS4_CONFIG_DATA *cd) {
   struct fdns *d = D(This);
   struct fnic *nic = d->nic;
@@ -409,11 +404,7 @@ void fdns_input(struct fnet *n, struct fframe *f) {
     DNS_HOST_TO_ADDR_DATA *h = fw_pool_alloc(sizeof(*h));
     h->IpCount = f->ndaddr;
     h->IpList = fw_pool_alloc(f->ndaddr * sizeof(EFI_IPv4_ADDRESS));
-    for (unsigned i = 0; i < f->ndaddr; i++) {
-      uint32_t a = f->daddrs[i];
-      EFI_IPv4_ADDRESS e = {{(UINT8)(a >> 24), (UINT8)(a >> 16), (UINT8)(a >> 8), (UINT8)a}};
-      h->IpList[i] = e;
-    }
+    for (unsigned i = 0; i < f->ndaddr; i++) h->IpList[i] = ip_to(f->daddrs[i]);
     tok->RspData.H2AData = h;
   }
   fw_complete(tok->Event, &tok->Status, f->dstatus);

@@ -76,6 +76,15 @@ struct fakefw {
 
 extern struct fakefw *fw_active;
 
+/* EFI_IPv4_ADDRESS <-> host-order uint32 (the fake network's addresses) */
+static inline uint32_t ip_of(const EFI_IPv4_ADDRESS *a) {
+  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 | a->Addr[3];
+}
+static inline EFI_IPv4_ADDRESS ip_to(uint32_t v) {
+  EFI_IPv4_ADDRESS a = {{(UINT8)(v >> 24), (UINT8)(v >> 16), (UINT8)(v >> 8), (UINT8)v}};
+  return a;
+}
+
 /* boot services, for the fake's own use */
 void fw_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct fevent *fw_event_new(uint32_t type, EFI_TPL tpl, EFI_EVENT_NOTIFY fn, void *ctx, bool internal);

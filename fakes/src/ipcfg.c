@@ -14,15 +14,6 @@ static EFI_GUID cfg1_guid = EFI_IP4_CONFIG_PROTOCOL_GUID;
 #define NIC2(p) ((struct fnic *)((uint8_t *)(p) - offsetof(struct fnic, cfg2)))
 #define NIC1(p) ((struct fnic *)((uint8_t *)(p) - offsetof(struct fnic, cfg1)))
 
-static uint32_t ip_of(const EFI_IPv4_ADDRESS *a) {
-  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 |
-         a->Addr[3];
-}
-static EFI_IPv4_ADDRESS ip_to(uint32_t v) {
-  EFI_IPv4_ADDRESS a = {{(UINT8)(v >> 24), (UINT8)(v >> 16), (UINT8)(v >> 8), (UINT8)v}};
-  return a;
-}
-
 static unsigned route_count(struct fnic *nic) {
   if (!nic->configured) return 0;
   return nic->gw ? 2 : 1;

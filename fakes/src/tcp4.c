@@ -101,21 +101,12 @@ static EFI_STATUS EFIAPI t_get_mode(EFI_TCP4_PROTOCOL *This, EFI_TCP4_CONNECTION
     if (!t->configured) return EFI_NOT_STARTED;
     *cfg = t->cfg;
     cfg->ControlOption = NULL;
-    uint32_t a = t->laddr;
-    EFI_IPv4_ADDRESS ea = {{(UINT8)(a >> 24), (UINT8)(a >> 16), (UINT8)(a >> 8), (UINT8)a}};
-    cfg->AccessPoint.StationAddress = ea;
+    cfg->AccessPoint.StationAddress = ip_to(t->laddr);
     cfg->AccessPoint.StationPort = t->lport;
-    uint32_t r = t->raddr;
-    EFI_IPv4_ADDRESS er = {{(UINT8)(r >> 24), (UINT8)(r >> 16), (UINT8)(r >> 8), (UINT8)r}};
-    cfg->AccessPoint.RemoteAddress = er;
+    cfg->AccessPoint.RemoteAddress = ip_to(t->raddr);
     cfg->AccessPoint.RemotePort = t->rport;
   }
   return EFI_SUCCESS;
-}
-
-static uint32_t ip_of(const EFI_IPv4_ADDRESS *a) {
-  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 |
-         a->Addr[3];
 }
 
 static bool port_taken(struct ftcp *t, uint16_t port, bool passive, uint32_t raddr, uint16_t rport) {

@@ -13,15 +13,6 @@ static EFI_GUID udp4_guid = EFI_UDP4_PROTOCOL_GUID;
 
 static struct fudp *U(EFI_UDP4_PROTOCOL *p) { return (struct fudp *)p; }
 
-static uint32_t ip_of(const EFI_IPv4_ADDRESS *a) {
-  return (uint32_t)a->Addr[0] << 24 | (uint32_t)a->Addr[1] << 16 | (uint32_t)a->Addr[2] << 8 |
-         a->Addr[3];
-}
-static EFI_IPv4_ADDRESS ip_to(uint32_t v) {
-  EFI_IPv4_ADDRESS a = {{(UINT8)(v >> 24), (UINT8)(v >> 16), (UINT8)(v >> 8), (UINT8)v}};
-  return a;
-}
-
 static void complete(EFI_UDP4_COMPLETION_TOKEN *t, EFI_STATUS st) {
   fw_complete(t->Event, &t->Status, st);
 }
