@@ -5,8 +5,8 @@
 #   all:   also QEMU, OVMF and capture tools (the harness and integration runs)
 set -euo pipefail
 set_name=${1:-all}
-build_pkgs=(gcc make cmake pkg-config gnu-efi libcmocka-dev python3 python3-pytest)
-run_pkgs=(qemu-system-x86 qemu-utils ovmf mtools dosfstools libslirp-dev libpcap-dev
+build_pkgs=(gcc make cmake pkg-config gnu-efi libcmocka-dev libslirp-dev libpcap-dev python3 python3-pytest)
+run_pkgs=(qemu-system-x86 qemu-utils ovmf mtools dosfstools
           tcpdump python3-matplotlib)
 pkgs=("${build_pkgs[@]}")
 [ "$set_name" = all ] && pkgs+=("${run_pkgs[@]}")

@@ -223,6 +223,11 @@ class OvmfBackend(Backend):
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
                 "peer:connect", "peer:http", "peer:stall", "quirks", "firmware"}
 
+    def __init__(self, opts):
+        super().__init__(opts)
+        if getattr(opts, "net", "slirp") == "netsim":
+            self.supports = self.supports | {"netsim"}
+
     def start(self, scenarios, run_dir):
         self.run_dir = run_dir
         self.fw = qemu.pick_firmware(self.opts.firmware)
@@ -275,8 +280,11 @@ class OvmfBackend(Backend):
         sock = os.path.join(rd, "serial.sock")
         if os.path.exists(sock):
             os.unlink(sock)
+        lan = None
+        if getattr(self.opts, "net", "slirp") == "netsim":
+            lan = self._start_netsim()
         cmd = qemu.make_cmdline(rd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
-                                self.hostfwds, self.pcap, sock)
+                                self.hostfwds, self.pcap, sock, lan_sock=lan)
         t0 = time.monotonic()
         self.q = qemu.Qemu(cmd, rd)
         self.ser = qemu.connect_serial(sock, self.q)
@@ -287,6 +295,51 @@ class OvmfBackend(Backend):
             raise BackendError("agent did not start: %r" % ready)
         self.extra["boot_s"] = round(time.monotonic() - t0, 2)
         self.facts = parse_reply(self._ask("hello", 30))
+
+    def _start_netsim(self):
+        """fwnet-netsim as the LAN: it forwards to the host peers itself."""
+        rd = self.run_dir
+        exe = build.agent_path("fwnet-agent-linux").replace(os.path.join("harness", "agent", "fwnet-agent-linux"),
+                                                            os.path.join("netsim", "fwnet-netsim"))
+        if not os.path.exists(exe):
+            raise BackendError("fwnet-netsim not built: %s" % exe)
+        self.lan_sock, self.ctl_sock = os.path.join(rd, "lan.sock"), os.path.join(rd, "netsim.ctl")
+        for p in (self.lan_sock, self.ctl_sock):
+            if os.path.exists(p):
+                os.unlink(p)
+        cmd = [exe, "--lan", self.lan_sock, "--control", self.ctl_sock, "--pcap", os.path.join(rd, "netsim.pcap"),
+               "--seed", str(self.opts.seed), "--relay", os.path.join(qemu.HERE, "relay.py")]
+        for gp, hp in self.guestfwds:
+            cmd += ["--guestfwd", "%d:%d" % (gp, hp)]
+        for hp, gp in self.hostfwds:
+            cmd += ["--hostfwd", "%d:%d" % (hp, gp)]
+        self.netsim = qemu.Qemu(cmd, rd, name="netsim")
+        deadline = time.monotonic() + 10
+        while not (os.path.exists(self.lan_sock) and os.path.exists(self.ctl_sock)):
+            if not self.netsim.alive():
+                raise BackendError(self.netsim.exit_reason())
+            if time.monotonic() > deadline:
+                raise BackendError("fwnet-netsim did not start")
+            time.sleep(0.02)
+        return self.lan_sock
+
+    def netsim_ctl(self, line):
+        """One control command to fwnet-netsim; its reply line."""
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(5)
+        c.connect(self.ctl_sock)
+        c.sendall(line.encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        c.close()
+        r = buf.decode().strip()
+        if not r.startswith("ok"):
+            raise BackendError("netsim %r: %s" % (line, r))
+        return r
 
     def _frame(self, timeout):
         """The next framed reply whose CRC matches (OVMF's own output and
@@ -322,6 +375,19 @@ class OvmfBackend(Backend):
 
     def begin(self, sc):
         self.sc = sc
+        if getattr(self, "netsim", None):
+            # every scenario starts on a clean link, then adds its own impairments
+            self.netsim_ctl("impair link=0 dir=both")
+            self.netsim_ctl("rule clear")
+            self.netsim_ctl("counters reset=1")
+            ns = getattr(sc, "netsim", {}) or {}
+            for d in ("to-guest", "from-guest"):
+                if ns.get(d):
+                    self.netsim_ctl("impair link=0 dir=%s %s" % (d, ns[d]))
+            if ns.get("impair"):
+                self.netsim_ctl("impair link=0 dir=both %s" % ns["impair"])
+            for r in ns.get("rules", []):
+                self.netsim_ctl("rule " + r)
         q = ",".join(x for x in (sc.quirks, self.opts.quirks) if x)
         opts = " ".join("%s=%s" % kv for kv in sc.open.items())
         r = self.execute("open quirks=%s %s" % (q or "-", opts), 60)
@@ -338,6 +404,11 @@ class OvmfBackend(Backend):
         hp = self.hostpeers[(sc.name, name)]
         hp.action(action, self.fwd[(sc.name, name)])
 
+    def end(self, sc, fds):
+        super().end(sc, fds)
+        if getattr(self, "netsim", None):
+            self.extra.setdefault("netsim_counters", {})[sc.name] = self.netsim_ctl("counters reset=1")
+
     def stop(self):
         try:
             if getattr(self, "q", None) and self.q.alive():
@@ -347,6 +418,12 @@ class OvmfBackend(Backend):
         finally:
             if getattr(self, "q", None):
                 self.q.stop()
+            if getattr(self, "netsim", None):
+                try:
+                    self.netsim_ctl("stop")
+                except (BackendError, OSError):
+                    pass
+                self.netsim.stop(grace=2)
             for f in ("ser", "serial_log"):
                 if getattr(self, f, None):
                     getattr(self, f).close()

@@ -40,6 +40,7 @@ def _run_backend(name, scens, opts, run_dir, log):
     os.makedirs(run_dir, exist_ok=True)
     be = backends.BACKENDS[name](opts)
     res = {"backend": name, "nic": opts.nic if name == "ovmf" else None,
+           "net": (opts.net + (" seed=%d" % opts.seed if opts.net == "netsim" else "")) if name == "ovmf" else None,
            "isolation": opts.isolation, "quirks": opts.quirks or None, "scenarios": [],
            "run_dir": run_dir}
     runnable = []
@@ -285,6 +286,9 @@ def main(argv=None):
         r.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
         r.add_argument("--quirks", default="", help="quirk profile applied to every scenario")
         r.add_argument("--accel", choices=["kvm", "tcg"], help="force the accelerator")
+        r.add_argument("--net", default="slirp", choices=["slirp", "netsim"],
+                       help="QEMU's user network (restrict=on) or fwnet-netsim (impairments, rules, pcap)")
+        r.add_argument("--seed", type=int, default=1, help="netsim's random seed (reported)")
         r.add_argument("--jobs", type=int, default=1, help="parallel QEMU instances (ovmf)")
         r.add_argument("--jobs-build", type=int, help=argparse.SUPPRESS)
         r.add_argument("--keep", action="store_true", help="keep disk images and vars copies")

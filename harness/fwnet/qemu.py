@@ -150,15 +150,20 @@ def forget_accel(cache_dir, why):
 
 # ---- command line ----
 
-def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256):
+def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256,
+                 lan_sock=None):
     """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
-    hostfwds: [(host_port, guest_port)] on 127.0.0.1."""
+    hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
+    guest joins fwnet-netsim's LAN (which does the forwarding) instead."""
     relay = os.path.join(HERE, "relay.py")
-    netdev = ["user", "id=n0", "restrict=on", "net=" + GUEST_NET, "dhcpstart=" + GUEST_ADDR]
-    for gp, hp in guestfwds:
-        netdev.append("guestfwd=tcp:%s:%d-cmd:/usr/bin/python3 %s 127.0.0.1 %d" % (PEER_ADDR, gp, relay, hp))
-    for hp, gp in hostfwds:
-        netdev.append("hostfwd=tcp:127.0.0.1:%d-%s:%d" % (hp, GUEST_ADDR, gp))
+    if lan_sock:
+        netdev = ["stream", "id=n0", "server=off", "addr.type=unix", "addr.path=" + lan_sock]
+    else:
+        netdev = ["user", "id=n0", "restrict=on", "net=" + GUEST_NET, "dhcpstart=" + GUEST_ADDR]
+        for gp, hp in guestfwds:
+            netdev.append("guestfwd=tcp:%s:%d-cmd:/usr/bin/python3 %s 127.0.0.1 %d" % (PEER_ADDR, gp, relay, hp))
+        for hp, gp in hostfwds:
+            netdev.append("hostfwd=tcp:127.0.0.1:%d-%s:%d" % (hp, GUEST_ADDR, gp))
     if nic == "virtio":
         nicdev = "virtio-net-pci,netdev=n0,romfile="  # OVMF's own VirtioNetDxe
     elif nic == "e1000":
@@ -186,6 +191,8 @@ def check_cmdline(cmd):
             v = cmd[i + 1]
             if v.startswith("user") and "restrict=on" not in v.split(","):
                 raise QemuError("refusing a user network without restrict=on: %s" % v)
+            if v.startswith("stream") and "addr.type=unix" not in v.split(","):
+                raise QemuError("a stream netdev must be a unix socket (fwnet-netsim's LAN): %s" % v)
             if v.startswith(("tap", "bridge", "socket", "vde")):
                 raise QemuError("refusing network backend %s outside a harness namespace" % v.split(",")[0])
             for m in re.finditer(r"hostfwd=tcp:([^:]*):", v):
@@ -201,10 +208,10 @@ class Qemu:
     forked (relays) on stop(), errors, and interpreter exit."""
     live = []
 
-    def __init__(self, cmd, run_dir):
+    def __init__(self, cmd, run_dir, name="qemu"):
         self.cmd, self.run_dir = cmd, run_dir
-        self.log_path = os.path.join(run_dir, "qemu.log")
-        with open(os.path.join(run_dir, "qemu.cmdline"), "w") as f:
+        self.log_path = os.path.join(run_dir, name + ".log")
+        with open(os.path.join(run_dir, name + ".cmdline"), "w") as f:
             f.write(" ".join(cmd) + "\n")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
@@ -220,7 +227,8 @@ class Qemu:
             tail = open(self.log_path).read().strip().splitlines()[-3:]
         except OSError:
             tail = []
-        return "QEMU exited with status %s%s" % (self.proc.returncode, (": " + " | ".join(tail)) if tail else "")
+        return "%s exited with status %s%s" % (os.path.basename(self.cmd[0]), self.proc.returncode,
+                                               (": " + " | ".join(tail)) if tail else "")
 
     def stop(self, grace=3.0):
         if self.alive():

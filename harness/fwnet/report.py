@@ -20,7 +20,7 @@ def write_junit(path, run):
                           errors=str(sum(c["verdict"] == "error" for c in cases)),
                           skipped=str(sum(c["verdict"] == "skip" for c in cases)))
         props = ET.SubElement(s, "properties")
-        for k in ("accel", "firmware", "nic", "isolation", "quirks"):
+        for k in ("accel", "firmware", "nic", "net", "isolation", "quirks"):
             if b.get(k):
                 ET.SubElement(props, "property", name=k, value=str(b[k]))
         for c in cases:
@@ -40,7 +40,7 @@ def summary(run):
     lines = []
     for b in run["backends"]:
         head = "backend %s" % b["backend"]
-        for k in ("accel", "firmware", "nic", "isolation"):
+        for k in ("accel", "firmware", "nic", "net", "isolation"):
             if b.get(k):
                 head += "  %s=%s" % (k, b[k])
         lines.append(head)

@@ -84,7 +84,7 @@ class Scenario:
             m = re.search(r"line (\d+)", str(e))
             raise ScenarioError(path, m.group(1) if m else "?", "TOML: %s" % e)
         known = {"name", "description", "tags", "net", "quirks", "peers", "steps", "deviations",
-                 "requires", "open", "golden"}
+                 "requires", "open", "golden", "netsim"}
         for k in d:
             if k not in known:
                 raise ScenarioError(path, _line_of(text, k), "unknown key %r" % k)
@@ -98,6 +98,9 @@ class Scenario:
         self.golden = d.get("golden", "")  # another scenario whose golden applies
         self.open = d.get("open", {})
         self.requires = list(d.get("requires", []))
+        self.netsim = d.get("netsim", {})  # impair = "...", to-guest/from-guest = "...", rules = [...]
+        if self.netsim and "netsim" not in self.requires:
+            self.requires.append("netsim")
         self.peers = {}
         for p in d.get("peers", []):
             peer = Peer(p, path, _line_of(text, p.get("name", "peers")))

@@ -1,0 +1,71 @@
+"""fwnet-netsim: its control channel on its own, and OVMF through it with
+faults that show in the counters and the capture."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+from conftest import ROOT, fwnet, qemu_processes
+
+EXE = os.path.join(ROOT, "build", "release", "netsim", "fwnet-netsim")
+
+
+def ctl(path, line):
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.sendall(line.encode() + b"\n")
+    r = c.recv(65536).decode().strip()
+    c.close()
+    return r
+
+
+def test_control_channel(built, tmp_path):
+    lan, cs = str(tmp_path / "lan.sock"), str(tmp_path / "ctl.sock")
+    p = subprocess.Popen([EXE, "--lan", lan, "--control", cs, "--pcap", str(tmp_path / "x.pcap"), "--seed", "7"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if os.path.exists(cs):
+                break
+            time.sleep(0.02)
+        assert ctl(cs, "impair link=0 dir=to-guest delay=20ms loss=1%") == "ok"
+        assert ctl(cs, "impair link=0 loss=2") == "err bad impairment 'loss=2'"
+        assert ctl(cs, "rule drop proto=udp port=53") == "ok"
+        assert ctl(cs, "rule explode").startswith("err unknown rule action 'explode'")
+        assert ctl(cs, "rule clear") == "ok"
+        assert ctl(cs, "counters").startswith("ok slirp_in=0 slirp_out=0")
+        assert ctl(cs, "teleport").startswith("err unknown command")
+        assert ctl(cs, "stop") == "ok"
+        assert p.wait(timeout=5) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    with open(tmp_path / "x.pcap", "rb") as f:
+        assert f.read(4) == b"\x4d\x3c\xb2\xa1"  # pcap, nanosecond timestamps
+    assert not os.path.exists(lan)  # cleaned up
+
+
+def test_bad_arguments_are_clear(built):
+    r = subprocess.run([EXE, "--frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 2 and "bad argument '--frobnicate'" in r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), reason="no OVMF")
+def test_ovmf_through_netsim_with_faults(built, tmp_path):
+    out = tmp_path / "run"
+    r = fwnet("run", "netsim-synack-lost", "tcp-echo-1k", "--net", "netsim", "--seed", "3", "--no-build",
+              "--out", str(out), timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.load(open(out / "results.json"))
+    b = res["backends"][0]
+    assert b["net"] == "netsim seed=3"
+    counters = b["extra"]["netsim_counters"]
+    assert "dropped:1," in counters["netsim-synack-lost"].split("g0.to=")[1]  # the SYN-ACK
+    assert "dropped:0," in counters["tcp-echo-1k"].split("g0.to=")[1]         # rules cleared
+    pcap = out / "ovmf" / "netsim.pcap"
+    syns = subprocess.run(["tcpdump", "-nr", str(pcap), "tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0"],
+                          capture_output=True, text=True).stdout.splitlines()
+    assert len(syns) >= 3  # the retransmitted SYN is in the capture, then the second connection
+    assert not qemu_processes()
