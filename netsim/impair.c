@@ -36,9 +36,23 @@ void impair_init(struct impair *im, uint64_t seed) {
 
 void impair_set(struct impair *im, const struct impair_params *p) { im->p = *p; }
 
+static bool before(const struct impair_frame *a, const struct impair_frame *b) {
+  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
 static void insert(struct impair *im, struct impair_frame *f) {
+  f->next = NULL;
+  if (!im->q) {
+    im->q = im->tail = f;
+    return;
+  }
+  if (before(im->tail, f)) { /* the usual case: in order */
+    im->tail->next = f;
+    im->tail = f;
+    return;
+  }
   struct impair_frame **pp = &im->q;
-  while (*pp && ((*pp)->due < f->due || ((*pp)->due == f->due && (*pp)->seq < f->seq))) pp = &(*pp)->next;
+  while (*pp && before(*pp, f)) pp = &(*pp)->next;
   f->next = *pp;
   *pp = f;
 }
@@ -140,6 +154,7 @@ struct impair_frame *impair_pop(struct impair *im, uint64_t now) {
   struct impair_frame *f = im->q;
   if (!f || f->due > now) return NULL;
   im->q = f->next;
+  if (!im->q) im->tail = NULL;
   im->c.frames_out++;
   im->c.bytes_out += f->len;
   return f;
@@ -153,6 +168,7 @@ void impair_destroy(struct impair *im) {
     im->q = f->next;
     free(f);
   }
+  im->tail = NULL;
   free(im->held);
   im->held = NULL;
 }

@@ -47,7 +47,7 @@ struct impair {
   uint64_t link_free_at; /* rate limiter: when the wire is free again */
   size_t queued_bytes;
   struct impair_frame *held; /* reordering: waits for the next frame */
-  struct impair_frame *q;    /* due-time ordered */
+  struct impair_frame *q, *tail; /* due-time ordered; tail for O(1) appends */
   uint64_t seq;
 };
 

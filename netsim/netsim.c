@@ -12,7 +12,9 @@
  * and host forwards bind 127.0.0.1 only.
  *
  * Control (one command per line, one reply line): impair link=N dir=to-guest|
- * from-guest|both TEXT ; rule TEXT ; rule clear ; counters [reset=1] ; stop.
+ * from-guest|both TEXT ; rule TEXT ; rule clear ; dns add|cname|fault|delay|clear ... ;
+ * counters [reset=1] ; stop. DNS: queries to 10.0.2.3:53 are answered here,
+ * from a scripted zone (dnszone.c), never by slirp's proxy.
  */
 #define _DEFAULT_SOURCE /* POSIX plus the BSD types pcap.h needs */
 #include <arpa/inet.h>
@@ -30,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dnszone.h"
 #include "impair.h"
 #include "rules.h"
 
@@ -68,6 +71,8 @@ struct sim {
   int npfd, slirp_base;
   int stop;
   uint64_t slirp_frames_in, slirp_frames_out;
+  struct dnszone dns; /* answers queries to 10.0.2.3:53; slirp's proxy is off */
+  uint64_t dns_answered;
 };
 
 static uint64_t now_ns(void) {
@@ -97,10 +102,13 @@ static void send_to_guest(struct sim *s, struct guest *g, const uint8_t *f, size
   }
 }
 
+static int dns_intercept(struct sim *s, int gi, const uint8_t *f, size_t len);
+
 /* A frame on the wire reaching everything except where it came from. */
 static void deliver(struct sim *s, int from_guest, const uint8_t *f, size_t len) {
   if (from_guest >= 0) {
     capture(s, f, len); /* what left the guest's link */
+    if (dns_intercept(s, from_guest, f, len)) return;
     s->slirp_frames_in++;
     slirp_input(s->slirp, f, (int)len);
   }
@@ -117,6 +125,57 @@ static void deliver(struct sim *s, int from_guest, const uint8_t *f, size_t len)
     impair_push(&g->to_guest, now + (a == RULE_DELAY ? d : 0), f, len);
     if (a == RULE_DUP) impair_push(&g->to_guest, now, f, len);
   }
+}
+
+static uint16_t csum(const uint8_t *p, size_t n, uint32_t sum) {
+  for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+  if (n & 1) sum += (uint32_t)p[n - 1] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* A guest's UDP query to the DNS address: answered here, from the zone. */
+static int dns_intercept(struct sim *s, int gi, const uint8_t *f, size_t len) {
+  static const uint8_t dns_ip[4] = {10, 0, 2, 3};
+  if (len < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00) return 0;
+  const uint8_t *ip = f + 14;
+  size_t ihl = (size_t)(ip[0] & 15) * 4;
+  if (ip[9] != 17 || memcmp(ip + 16, dns_ip, 4) || len < 14 + ihl + 8) return 0;
+  const uint8_t *udp = ip + ihl;
+  if ((udp[2] << 8 | udp[3]) != 53) return 0;
+  size_t qlen = len - 14 - ihl - 8;
+  uint8_t out[1600];
+  bool wrong = false;
+  size_t alen = dnszone_answer(&s->dns, udp + 8, qlen, out + 42, sizeof(out) - 42, false, &wrong);
+  if (!alen) return 1; /* dropped: no answer */
+  s->dns_answered++;
+  /* Ethernet: to the querier, from slirp's MAC for that address */
+  memcpy(out, f + 6, 6);
+  uint8_t from[4] = {10, 0, 2, (uint8_t)(wrong ? 4 : 3)};
+  const uint8_t mac[6] = {0x52, 0x55, 10, 0, 2, from[3]};
+  memcpy(out + 6, mac, 6);
+  out[12] = 0x08, out[13] = 0x00;
+  uint8_t *oip = out + 14, *oudp = out + 34;
+  size_t ulen = 8 + alen, tlen = 20 + ulen;
+  memset(oip, 0, 20);
+  oip[0] = 0x45, oip[2] = (uint8_t)(tlen >> 8), oip[3] = (uint8_t)tlen, oip[8] = 64, oip[9] = 17;
+  memcpy(oip + 12, from, 4);
+  memcpy(oip + 16, ip + 12, 4);
+  uint16_t c = csum(oip, 20, 0);
+  oip[10] = (uint8_t)(c >> 8), oip[11] = (uint8_t)c;
+  oudp[0] = 0, oudp[1] = 53, oudp[2] = udp[0], oudp[3] = udp[1];
+  oudp[4] = (uint8_t)(ulen >> 8), oudp[5] = (uint8_t)ulen, oudp[6] = oudp[7] = 0;
+  uint8_t pseudo[12];
+  memcpy(pseudo, oip + 12, 8);
+  pseudo[8] = 0, pseudo[9] = 17, pseudo[10] = (uint8_t)(ulen >> 8), pseudo[11] = (uint8_t)ulen;
+  uint32_t sum = 0;
+  for (int i = 0; i < 12; i += 2) sum += (uint32_t)(pseudo[i] << 8 | pseudo[i + 1]);
+  c = csum(oudp, ulen, sum);
+  if (!c) c = 0xffff;
+  oudp[6] = (uint8_t)(c >> 8), oudp[7] = (uint8_t)c;
+  /* through the guest's link, after the zone's delay */
+  impair_push(&s->g[gi].to_guest, now_ns() + s->dns.delay_ns, out, 42 + alen);
+  return 1;
 }
 
 static ssize_t slirp_send(const void *buf, size_t len, void *opaque) {
@@ -201,8 +260,9 @@ static void reply(int fd, const char *line) {
 }
 
 static void counters_line(struct sim *s, char *out, size_t cap) {
-  size_t n = (size_t)snprintf(out, cap, "ok slirp_in=%llu slirp_out=%llu", (unsigned long long)s->slirp_frames_in,
-                              (unsigned long long)s->slirp_frames_out);
+  size_t n = (size_t)snprintf(out, cap, "ok slirp_in=%llu slirp_out=%llu dns_queries=%u dns_answered=%llu",
+                              (unsigned long long)s->slirp_frames_in, (unsigned long long)s->slirp_frames_out,
+                              s->dns.queries, (unsigned long long)s->dns_answered);
   for (int i = 0; i < MAX_GUESTS && n < cap; i++) {
     struct guest *g = &s->g[i];
     if (!g->to_guest.c.frames_in && !g->from_guest.c.frames_in && g->fd < 0) continue;
@@ -249,6 +309,28 @@ static void control(struct sim *s, int fd, char *line) {
     if (strcmp(dir, "to-guest")) impair_set(&s->g[link].from_guest, &prm);
     return reply(fd, "ok");
   }
+  if (!strncmp(line, "dns ", 4)) {
+    char w[3][256] = {"", "", ""};
+    int n = sscanf(line + 4, "%255s %255s %255s", w[0], w[1], w[2]);
+    unsigned o[4];
+    enum dnszone_fault f;
+    if (n == 1 && !strcmp(w[0], "clear")) {
+      dnszone_clear(&s->dns);
+    } else if (n == 3 && !strcmp(w[0], "add") && sscanf(w[2], "%u.%u.%u.%u", &o[0], &o[1], &o[2], &o[3]) == 4) {
+      dnszone_add_a(&s->dns, w[1], o[0] << 24 | o[1] << 16 | o[2] << 8 | o[3]);
+    } else if (n == 3 && !strcmp(w[0], "cname")) {
+      dnszone_add_cname(&s->dns, w[1], w[2]);
+    } else if (n >= 2 && !strcmp(w[0], "fault") && !dnszone_parse_fault(w[1], &f)) {
+      dnszone_set_fault(&s->dns, f, n == 3 ? (unsigned)atoi(w[2]) : 0);
+    } else if (n == 2 && !strcmp(w[0], "delay")) {
+      s->dns.delay_ns = (uint64_t)atoll(w[1]) * 1000000ull;
+    } else {
+      snprintf(out, sizeof(out), "err dns: add NAME A.B.C.D | cname NAME TARGET | fault nxdomain|servfail|drop|"
+                                 "truncate|wrong-id|wrong-source|malformed|pointer-loop|ok [COUNT] | delay MS | clear");
+      return reply(fd, out);
+    }
+    return reply(fd, "ok");
+  }
   if (!strcmp(line, "rule clear")) {
     memset(&s->rules, 0, sizeof(s->rules));
     return reply(fd, "ok");
@@ -268,6 +350,7 @@ static void control(struct sim *s, int fd, char *line) {
         memset(&s->g[i].from_guest.c, 0, sizeof(s->g[i].from_guest.c));
       }
       s->slirp_frames_in = s->slirp_frames_out = 0;
+      s->dns.queries = 0, s->dns_answered = 0;
     }
     return reply(fd, out);
   }
@@ -491,6 +574,7 @@ int main(int argc, char **argv) {
   if (s->dump) pcap_dump_close(s->dump);
   if (s->pcap) pcap_close(s->pcap);
   slirp_cleanup(s->slirp);
+  dnszone_clear(&s->dns);
   for (int i = 0; i < MAX_GUESTS; i++) {
     impair_destroy(&s->g[i].to_guest);
     impair_destroy(&s->g[i].from_guest);

@@ -166,7 +166,7 @@ static void dns4_lookup(efinet_t *net, const char *name, struct lookup *lk) {
     cd.StationIp = net->addr;
     cd.SubnetMask = net->mask;
   }
-  cd.EnableDnsCache = TRUE;
+  cd.EnableDnsCache = FALSE; /* DnsDxe's cache is driver-wide and outlives us: ask every time, as getaddrinfo does */
   cd.Protocol = EFISOCK_IPPROTO_UDP;
   cd.RetryCount = net->cfg.dns_retries;
   cd.RetryInterval = (net->cfg.dns_timeout_ms + 999) / 1000;

@@ -11,22 +11,9 @@
  * hands the addresses over in pool memory the caller frees.
  */
 #include "fw.h"
+#include "dnszone.h"
 
 static EFI_GUID dns4_guid = EFI_DNS4_PROTOCOL_GUID;
-
-static bool name_eq(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la && a[la - 1] == '.') la--;
-  if (lb && b[lb - 1] == '.') lb--;
-  if (la != lb) return false;
-  for (size_t i = 0; i < la; i++) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 void fnet_dns_server(struct fnet *n, uint32_t ip) {
   n->dns_on = true;
@@ -34,189 +21,26 @@ void fnet_dns_server(struct fnet *n, uint32_t ip) {
   fnet_add_dns_listener(n, ip); /* TCP 53, for answers that did not fit */
 }
 
-void fnet_dns_add_a(struct fnet *n, const char *name, uint32_t ip) {
-  struct fdnsrec *r = calloc(1, sizeof(*r));
-  snprintf(r->name, sizeof(r->name), "%s", name);
-  r->ip = ip;
-  r->next = n->zone;
-  n->zone = r;
-}
+void fnet_dns_add_a(struct fnet *n, const char *name, uint32_t ip) { dnszone_add_a(&n->dns, name, ip); }
 
 void fnet_dns_add_cname(struct fnet *n, const char *name, const char *target) {
-  struct fdnsrec *r = calloc(1, sizeof(*r));
-  snprintf(r->name, sizeof(r->name), "%s", name);
-  snprintf(r->target, sizeof(r->target), "%s", target);
-  r->cname = true;
-  r->next = n->zone;
-  n->zone = r;
+  dnszone_add_cname(&n->dns, name, target);
 }
 
 void fnet_dns_fault(struct fnet *n, enum fnet_dns_fault f, unsigned count) {
-  n->dns_fault = f;
-  n->dns_fault_count = count ? count : UINT32_MAX;
+  dnszone_set_fault(&n->dns, (enum dnszone_fault)f, count);
 }
 
-void fnet_dns_delay(struct fnet *n, uint64_t ns) { n->dns_delay = ns; }
-unsigned fnet_dns_queries(struct fnet *n) { return n->dns_queries; }
-
-static enum fnet_dns_fault take_fault(struct fnet *n) {
-  n->dns_queries++;
-  n->fw->ctr.dns_server_queries++;
-  if (n->dns_fault == FNET_DNS_OK || !n->dns_fault_count) return FNET_DNS_OK;
-  enum fnet_dns_fault f = n->dns_fault;
-  if (n->dns_fault_count != UINT32_MAX) n->dns_fault_count--;
-  return f;
-}
-
-/* Resolve name through the zone: the CNAME chain and the final A records. */
-struct chain {
-  char names[9][256];
-  unsigned nnames;
-  uint32_t addrs[8];
-  unsigned naddr;
-  bool exists;
-};
-
-static void resolve(struct fnet *n, const char *name, struct chain *ch) {
-  memset(ch, 0, sizeof(*ch));
-  snprintf(ch->names[0], 256, "%s", name);
-  ch->nnames = 1;
-  for (int hop = 0; hop < 8; hop++) {
-    const char *cur = ch->names[ch->nnames - 1];
-    struct fdnsrec *cn = NULL;
-    for (struct fdnsrec *r = n->zone; r; r = r->next)
-      if (r->cname && name_eq(r->name, cur)) cn = r;
-    if (!cn) break;
-    ch->exists = true;
-    snprintf(ch->names[ch->nnames++], 256, "%s", cn->target);
-  }
-  const char *fin = ch->names[ch->nnames - 1];
-  /* Zone records are newest-first; answer in the order they were added. */
-  uint32_t tmp[8];
-  unsigned k = 0;
-  for (struct fdnsrec *r = n->zone; r && k < 8; r = r->next)
-    if (!r->cname && name_eq(r->name, fin)) tmp[k++] = r->ip;
-  for (unsigned i = 0; i < k; i++) ch->addrs[i] = tmp[k - 1 - i];
-  ch->naddr = k;
-  if (k) ch->exists = true;
-}
-
-static size_t put_name(uint8_t *o, size_t cap, size_t off, const char *name) {
-  const char *p = name;
-  while (*p) {
-    const char *dot = strchr(p, '.');
-    size_t l = dot ? (size_t)(dot - p) : strlen(p);
-    if (l == 0 || off + l + 2 > cap) break;
-    o[off++] = (uint8_t)l;
-    memcpy(o + off, p, l);
-    off += l;
-    p += l;
-    if (*p == '.') p++;
-  }
-  o[off++] = 0;
-  return off;
-}
-
-static size_t put_rr_head(uint8_t *o, size_t off, uint16_t type, uint16_t rdlen) {
-  o[off++] = 0;
-  o[off++] = (uint8_t)type;
-  o[off++] = 0;
-  o[off++] = 1; /* IN */
-  o[off++] = 0;
-  o[off++] = 0;
-  o[off++] = 0x0e;
-  o[off++] = 0x10; /* TTL 3600 */
-  o[off++] = (uint8_t)(rdlen >> 8);
-  o[off++] = (uint8_t)rdlen;
-  return off;
-}
+void fnet_dns_delay(struct fnet *n, uint64_t ns) { n->dns.delay_ns = ns; }
+unsigned fnet_dns_queries(struct fnet *n) { return n->dns.queries; }
 
 size_t fdns_server_answer(struct fnet *n, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap,
                           bool tcp, uint32_t *from_ip) {
-  if (qlen < 12 + 5 || cap < 512) return 0;
-  /* Parse the question (queries carry no compression). */
-  char qname[256];
-  size_t off = 12, nl = 0;
-  while (off < qlen && q[off]) {
-    size_t l = q[off++];
-    if (l > 63 || off + l > qlen || nl + l + 2 > sizeof(qname)) return 0;
-    if (nl) qname[nl++] = '.';
-    memcpy(qname + nl, q + off, l);
-    nl += l;
-    off += l;
-  }
-  qname[nl] = 0;
-  off++;
-  if (off + 4 > qlen) return 0;
-  size_t qend = off + 4;
-  enum fnet_dns_fault f = take_fault(n);
-  if (f == FNET_DNS_DROP) return 0;
-  if (f == FNET_DNS_TRUNCATE && tcp) f = FNET_DNS_OK;
-  struct chain ch;
-  resolve(n, qname, &ch);
-  memcpy(out, q, qend);
-  uint16_t id = (uint16_t)(q[0] << 8 | q[1]);
-  if (f == FNET_DNS_WRONG_ID) id ^= 0x5a5a;
-  out[0] = (uint8_t)(id >> 8);
-  out[1] = (uint8_t)id;
-  out[2] = 0x81; /* QR, RD */
-  out[3] = 0x80; /* RA */
-  out[4] = 0;
-  out[5] = 1;
-  memset(out + 6, 0, 6);
-  if (f == FNET_DNS_WRONG_SOURCE) *from_ip = n->dns_ip + 1;
-  if (f == FNET_DNS_SERVFAIL) {
-    out[3] |= 2;
-    return qend;
-  }
-  if (f == FNET_DNS_TRUNCATE) {
-    out[2] |= 0x02;
-    return qend;
-  }
-  if (f == FNET_DNS_NXDOMAIN || !ch.exists) {
-    out[3] |= 3;
-    return qend;
-  }
-  size_t o = qend;
-  unsigned an = 0;
-  for (unsigned i = 0; i + 1 < ch.nnames; i++) {
-    /* owner: the question's name by pointer for the first, else spelled out */
-    if (i == 0) {
-      out[o++] = 0xc0;
-      out[o++] = 12;
-    } else {
-      o = put_name(out, cap, o, ch.names[i]);
-    }
-    size_t head = o;
-    o = put_rr_head(out, o, 5, 0);
-    size_t rd = o;
-    o = put_name(out, cap, o, ch.names[i + 1]);
-    out[head + 8] = (uint8_t)((o - rd) >> 8);
-    out[head + 9] = (uint8_t)(o - rd);
-    an++;
-  }
-  for (unsigned i = 0; i < ch.naddr && o + 64 < cap; i++) {
-    if (f == FNET_DNS_POINTER_LOOP && i == 0) {
-      out[o] = 0xc0; /* a pointer to itself */
-      out[o + 1] = (uint8_t)o;
-      o += 2;
-    } else if (ch.nnames == 1) {
-      out[o++] = 0xc0;
-      out[o++] = 12;
-    } else {
-      o = put_name(out, cap, o, ch.names[ch.nnames - 1]);
-    }
-    o = put_rr_head(out, o, 1, 4);
-    out[o++] = (uint8_t)(ch.addrs[i] >> 24);
-    out[o++] = (uint8_t)(ch.addrs[i] >> 16);
-    out[o++] = (uint8_t)(ch.addrs[i] >> 8);
-    out[o++] = (uint8_t)ch.addrs[i];
-    an++;
-  }
-  out[6] = (uint8_t)(an >> 8);
-  out[7] = (uint8_t)an;
-  if (f == FNET_DNS_MALFORMED) o -= 3; /* cut inside the last record */
-  return o;
+  bool wrong = false;
+  n->fw->ctr.dns_server_queries++;
+  size_t len = dnszone_answer(&n->dns, q, qlen, out, cap, tcp, &wrong);
+  if (wrong) *from_ip = n->dns_ip + 1; /* an answer from another address */
+  return len;
 }
 
 /* DNS over TCP: a 2-byte length, then the message; one answer, then close. */
@@ -237,27 +61,25 @@ void fdns_tcp_data(struct fconn *c) {
 
 EFI_STATUS fdns_lookup(struct fnet *n, const char *name, uint32_t *addrs, unsigned *naddr) {
   *naddr = 0;
-  enum fnet_dns_fault f = take_fault(n);
-  switch (f) {
-  case FNET_DNS_DROP:
-  case FNET_DNS_WRONG_ID:
-  case FNET_DNS_WRONG_SOURCE:
+  n->fw->ctr.dns_server_queries++;
+  switch (dnszone_take_fault(&n->dns)) {
+  case DNSZ_DROP:
+  case DNSZ_WRONG_ID:
+  case DNSZ_WRONG_SOURCE:
     return EFI_TIMEOUT;
-  case FNET_DNS_SERVFAIL:
-  case FNET_DNS_MALFORMED:
-  case FNET_DNS_POINTER_LOOP:
-  case FNET_DNS_TRUNCATE:
+  case DNSZ_SERVFAIL:
+  case DNSZ_MALFORMED:
+  case DNSZ_POINTER_LOOP:
+  case DNSZ_TRUNCATE:
     return EFI_DEVICE_ERROR;
-  case FNET_DNS_NXDOMAIN:
+  case DNSZ_NXDOMAIN:
     return EFI_NOT_FOUND;
-  case FNET_DNS_OK:
+  case DNSZ_OK:
     break;
   }
-  struct chain ch;
-  resolve(n, name, &ch);
-  if (!ch.naddr) return EFI_NOT_FOUND;
-  for (unsigned i = 0; i < ch.naddr; i++) addrs[i] = ch.addrs[i];
-  *naddr = ch.naddr;
+  int k = dnszone_resolve(&n->dns, name, addrs, 8);
+  if (k <= 0) return EFI_NOT_FOUND;
+  *naddr = (unsigned)k;
   return EFI_SUCCESS;
 }
 
@@ -352,7 +174,7 @@ static EFI_STATUS EFIAPI d_h2ip(EFI_DNS4_PROTOCOL *This, CHAR16 *host, EFI_DNS4_
     if (f->dstatus != EFI_TIMEOUT) break;
   }
   f->ready = (uint64_t)(t < tries ? t : tries) * iv * 1000 * FW_NS_MS +
-             (f->dstatus == EFI_TIMEOUT ? 0 : n->dns_delay);
+             (f->dstatus == EFI_TIMEOUT ? 0 : n->dns.delay_ns);
   x->toks[slot] = tok;
   d->pending++;
   fnet_queue(n, f);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fakefw/fakefw.h"
+#include "dnszone.h"
 
 #define FW_EVENT_MAGIC 0x45564e54u /* "EVNT" */
 #define FW_EVENT_DEAD 0x44454144u
@@ -305,14 +306,6 @@ struct fconn {
   size_t inflight; /* data bytes in frames on their way to the guest */
 };
 
-struct fdnsrec {
-  struct fdnsrec *next;
-  char name[256];
-  bool cname;
-  char target[256];
-  uint32_t ip;
-};
-
 struct fnet {
   struct fakefw *fw;
   struct fnic *nics;
@@ -331,11 +324,7 @@ struct fnet {
   /* DNS server */
   bool dns_on;
   uint32_t dns_ip;
-  struct fdnsrec *zone;
-  enum fnet_dns_fault dns_fault;
-  unsigned dns_fault_count;
-  uint64_t dns_delay;
-  unsigned dns_queries;
+  struct dnszone dns;
   unsigned rx_buffers; /* UDP4 rx buffers handed out, not recycled */
   struct frxbuf *rxbufs;
 };

@@ -259,11 +259,7 @@ void fnet_destroy(struct fnet *n) {
     n->hosts = h->next;
     free(h);
   }
-  while (n->zone) {
-    struct fdnsrec *r = n->zone;
-    n->zone = r->next;
-    free(r);
-  }
+  dnszone_clear(&n->dns);
   fudp_free_rxbufs(n);
   free(n->nics);
   free(n);
@@ -509,7 +505,7 @@ void fnet_udp_from_guest(struct fnet *n, struct fudp *u, uint32_t src, uint16_t 
       f->sport = 53;
       f->dst = src;
       f->dport = sport;
-      f->ready = n->dns_delay;
+      f->ready = n->dns.delay_ns;
       memcpy(f->data, out, rl);
       fnet_queue(n, f);
     }

@@ -388,6 +388,9 @@ class OvmfBackend(Backend):
                 self.netsim_ctl("impair link=0 dir=both %s" % ns["impair"])
             for r in ns.get("rules", []):
                 self.netsim_ctl("rule " + r)
+            self.netsim_ctl("dns clear")
+            for d in ns.get("dns", []):
+                self.netsim_ctl("dns " + d)
         q = ",".join(x for x in (sc.quirks, self.opts.quirks) if x)
         opts = " ".join("%s=%s" % kv for kv in sc.open.items())
         r = self.execute("open quirks=%s %s" % (q or "-", opts), 60)
