@@ -74,10 +74,11 @@ static int do_net(struct efc *c, const char *args, char *out, size_t cap) {
   if (agent_arg(args, "dns", v, sizeof(v)) && agent_parse_ip(v, &ic.dns[0].s_addr) == 0) ic.ndns = 1;
   ic.timeout_ms = (unsigned)agent_arg_int(args, "timeout_ms", 0);
   int rc = efinet_ip_configure(c->net, &ic);
+  int err = rc ? efisock_errno(c->net) : 0; /* before ip_info sets its own */
   struct efinet_ipinfo info;
   efinet_ip_info(c->net, &info);
   agent_kv_int(out, cap, "ret", rc);
-  agent_kv(out, cap, "errno", rc ? efisock_errname(efisock_errno(c->net)) : "0");
+  agent_kv(out, cap, "errno", err ? efisock_errname(err) : "0");
   agent_kv_ip(out, cap, "addr", info.addr.s_addr);
   agent_kv_ip(out, cap, "gw", info.gateway.s_addr);
   agent_kv_ip(out, cap, "dns", info.ndns ? info.dns[0].s_addr : 0);

@@ -175,9 +175,10 @@ class FakesBackend(Backend):
         if not self.facts:
             self.facts = self.execute("hello", 10)
         mode = sc.net.get("mode", "static")
-        r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=10000"), 60)
-        if r.get("ret") != 0:
-            raise BackendError("net failed: %s" % r)
+        if mode != "none":
+            r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=10000"), 60)
+            if r.get("ret") != 0:
+                raise BackendError("net failed: %s" % r)
         addrs = {}
         for n, p in sc.peers.items():
             kind = {"refuse": "host"}.get(p.kind, p.kind)
@@ -323,6 +324,19 @@ class OvmfBackend(Backend):
             time.sleep(0.02)
         return self.lan_sock
 
+    def netsim_later(self, delay_s, line):
+        """A control command in the background, while a step runs."""
+        t = threading.Timer(delay_s, self._netsim_ctl_quiet, args=(line,))
+        t.daemon = True
+        t.start()
+        self.timers = getattr(self, "timers", []) + [t]
+
+    def _netsim_ctl_quiet(self, line):
+        try:
+            self.netsim_ctl(line)
+        except (BackendError, OSError) as e:
+            self.extra.setdefault("netsim_errors", []).append("%s: %s" % (line, e))
+
     def netsim_ctl(self, line):
         """One control command to fwnet-netsim; its reply line."""
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -397,9 +411,10 @@ class OvmfBackend(Backend):
         if r.get("ret") != 0:
             raise BackendError("open failed: %s" % r)
         mode = sc.net.get("mode", "static")
-        r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=20000"), 60)
-        if r.get("ret") != 0:
-            raise BackendError("net failed: %s" % r)
+        if mode != "none":  # "none": the scenario configures (or fails to) itself
+            r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=20000"), 60)
+            if r.get("ret") != 0:
+                raise BackendError("net failed: %s" % r)
         self.facts = self.execute("hello", 30)
         return {n: (qemu.PEER_ADDR, self.fwd[(sc.name, n)]) for n in sc.peers}
 
@@ -408,6 +423,9 @@ class OvmfBackend(Backend):
         hp.action(action, self.fwd[(sc.name, name)])
 
     def end(self, sc, fds):
+        for t in getattr(self, "timers", []):
+            t.join(timeout=30)  # background control commands finish within their scenario
+        self.timers = []
         super().end(sc, fds)
         if getattr(self, "netsim", None):
             self.extra.setdefault("netsim_counters", {})[sc.name] = self.netsim_ctl("counters reset=1")

@@ -27,7 +27,7 @@ PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpech
               "blackhole", "stall"}
 AGENT_OPS = {"socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv",
              "recvfrom", "bulkrecv", "bulksend", "bulkecho", "fill", "shutdown", "close", "sockname", "peername",
-             "setsockopt", "getsockopt", "nonblock", "select", "poll", "resolve", "sleep", "stats"}
+             "setsockopt", "getsockopt", "nonblock", "select", "poll", "resolve", "sleep", "stats", "net"}
 # Positional arguments: which key each position fills.
 POSITIONAL = {
     "socket": ["type"], "connect": ["fd", "@peer"], "bind": ["fd"], "listen": ["fd"],
@@ -35,7 +35,7 @@ POSITIONAL = {
     "recvfrom": ["fd"], "bulkrecv": ["fd"], "bulksend": ["fd"], "bulkecho": ["fd"], "fill": ["fd"], "shutdown": ["fd", "how"],
     "close": ["fd"], "sockname": ["fd"], "peername": ["fd"], "setsockopt": ["fd", "opt", "val"],
     "getsockopt": ["fd", "opt"], "nonblock": ["fd", "on"], "resolve": ["name"],
-    "sleep": ["ms"], "stats": ["fd"],
+    "sleep": ["ms"], "stats": ["fd"], "net": ["mode"],
 }
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -92,8 +92,8 @@ class Scenario:
         self.description = d.get("description", "")
         self.tags = list(d.get("tags", []))
         self.net = d.get("net", {"mode": "static"})
-        if self.net.get("mode", "static") not in ("static", "dhcp"):
-            raise ScenarioError(path, _line_of(text, "mode"), "net.mode must be static or dhcp")
+        if self.net.get("mode", "static") not in ("static", "dhcp", "none"):
+            raise ScenarioError(path, _line_of(text, "mode"), "net.mode must be static, dhcp or none")
         self.quirks = d.get("quirks", "")
         self.golden = d.get("golden", "")  # another scenario whose golden applies
         self.open = d.get("open", {})
@@ -109,7 +109,10 @@ class Scenario:
             self.peers[peer.name] = peer
         if "steps" not in d:
             raise ScenarioError(path, 1, "no steps")
+        self._needs_netsim = False
         self.steps = self._parse_steps(d["steps"], text)
+        if self._needs_netsim and "netsim" not in self.requires:
+            self.requires.append("netsim")
         self.deviations = {}
         for backend, items in d.get("deviations", {}).items():
             for it in items:
@@ -147,6 +150,14 @@ class Scenario:
                 bind, s = m.group(1), m.group(2)
             words = s.split()
             op, rest = words[0], words[1:]
+            if op == "netsim":
+                # a control command for fwnet-netsim, now or `after=MS` in the background
+                if len(rest) < 1:
+                    raise ScenarioError(self.path, line_no, "netsim step: netsim [after=MS] COMMAND...")
+                steps.append(Step(len(steps) + 1, line_no, "netsim", {"text": " ".join(rest)}, None))
+                if "netsim" not in self.__dict__.get("requires", []):
+                    self._needs_netsim = True
+                continue
             if op == "peer":
                 if len(rest) < 2 or rest[0] not in self.peers:
                     raise ScenarioError(self.path, line_no, "peer step: peer NAME ACTION (known peers: %s)"

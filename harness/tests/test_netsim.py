@@ -69,3 +69,16 @@ def test_ovmf_through_netsim_with_faults(built, tmp_path):
                           capture_output=True, text=True).stdout.splitlines()
     assert len(syns) >= 3  # the retransmitted SYN is in the capture, then the second connection
     assert not qemu_processes()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), reason="no OVMF")
+def test_link_flap_and_dhcp_faults_on_ovmf(built, tmp_path):
+    out = tmp_path / "run"
+    r = fwnet("run", "netsim-link-flap", "netsim-dhcp-absent", "netsim-reorder-dup", "--net", "netsim",
+              "--no-build", "--out", str(out), timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    counters = json.load(open(out / "results.json"))["backends"][0]["extra"]["netsim_counters"]
+    down = counters["netsim-link-flap"]
+    assert int(down.split("g0.to=")[1].split("dropped:")[1].split(",")[0]) > 0  # the flap dropped frames
+    rd = counters["netsim-reorder-dup"].split("g0.to=")[1]
+    assert int(rd.split("reordered:")[1].split(",")[0]) > 0 and int(rd.split("dup:")[1].split(",")[0]) > 0
