@@ -405,6 +405,17 @@ int agent_execute(struct agent_env *env, const char *line) {
     }
     ret = rc < 0 && got == 0 ? -1 : got;
     kv_hex32(fields, sizeof(fields), "crc", crc);
+  } else if (streq(op, "rr")) {
+    /* request/response: count= round trips of size= bytes to an echo peer */
+    long count = agent_arg_int(args, "count", 100), size = agent_arg_int(args, "size", 64), k = 0;
+    if (size < 1 || size > 65536) size = 64;
+    fill(iobuf, (size_t)size, "seq", 0);
+    static uint8_t back[65536];
+    for (; k < count; k++) {
+      if (o->sendto(n, fd, iobuf, (size_t)size, 0, NULL) != size) break;
+      if (o->recvfrom(n, fd, back, (size_t)size, EFISOCK_MSG_WAITALL, NULL) != size) break;
+    }
+    ret = k == count ? k : -1;
   } else if (streq(op, "fill")) {
     /* non-blocking sends until the stack refuses: the send buffer's size */
     long long total = 0;

@@ -283,3 +283,57 @@ def table_text(res):
     for name, ok, fig in targets(res):
         lines.append("target %-42s %s (%s)" % (name, "MET" if ok else "NOT MET", fig))
     return "\n".join(lines)
+
+
+# ---- fwnet-netsim against QEMU's user network ----
+
+def netsim_compare(opts, log, run_dir):
+    """The same guest transfers over slirp (QEMU's) and over fwnet-netsim
+    (no impairments), in one run: throughput both ways and request/response
+    latency, and netsim's figures as ratios to slirp's."""
+    size = int(opts.size * MiB)
+    out = {"size": size, "nets": {}}
+    for net in ("slirp", "netsim"):
+        opts.net = net
+        be = backends.OvmfBackend(opts)
+        plan = _Plan(size, size)
+        plan.peers["echo"] = _Peer("echo", "echo")
+        d = os.path.join(run_dir, net)
+        os.makedirs(d, exist_ok=True)
+        be.start([plan], d)
+        try:
+            addrs = be.begin(plan)
+
+            def ask(line, t=600):
+                r = be.execute(line, t)
+                if r.get("status") != "ok":
+                    raise BenchError("%s over %s: %s" % (line.split()[0], net, r))
+                return r
+
+            fig = {}
+            for direction in ("rx", "tx"):
+                a, port = addrs["src" if direction == "rx" else "sink"]
+                fd = ask("socket type=stream")["ret"]
+                ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+                r = ask(("bulkrecv fd=%d bytes=%d" if direction == "rx" else "bulksend fd=%d bytes=%d drain=1") % (fd, size))
+                ask("close fd=%d" % fd)
+                fig[direction + "_mbps"] = r["ret"] / MiB / (int(r["us"]) / 1e6)
+            a, port = addrs["echo"]
+            fd = ask("socket type=stream")["ret"]
+            ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+            ask("setsockopt fd=%d opt=nodelay val=1" % fd)
+            r = ask("rr fd=%d count=200 size=64" % fd)
+            ask("close fd=%d" % fd)
+            fig["rtt_us"] = int(r["us"]) / 200
+            fig["accel"] = be.accel
+            out["nets"][net] = fig
+            log("  %-6s rx %6.2f MB/s  tx %6.2f MB/s  64-byte round trip %7.0f us"
+                % (net, fig["rx_mbps"], fig["tx_mbps"], fig["rtt_us"]))
+        finally:
+            be.stop()
+    s, n = out["nets"]["slirp"], out["nets"]["netsim"]
+    out["ratios"] = {"rx": n["rx_mbps"] / s["rx_mbps"], "tx": n["tx_mbps"] / s["tx_mbps"],
+                     "added_rtt_us": n["rtt_us"] - s["rtt_us"]}
+    log("netsim/slirp: rx %.2f, tx %.2f; added latency per round trip %+.0f us"
+        % (out["ratios"]["rx"], out["ratios"]["tx"], out["ratios"]["added_rtt_us"]))
+    return out

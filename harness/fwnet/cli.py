@@ -202,6 +202,21 @@ def cmd_bench(args):
         bench_report.write(out, results)
         print("fwnet bench: report %s" % out)
         return 0
+    if args.netsim_compare:
+        args.isolation, _ = isolation.enter()
+        atexit.register(qemu.Qemu.stop_all)
+        if not args.no_build:
+            bld.build("release", None)
+        out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", "netsim-bench-" + time.strftime("%Y%m%d-%H%M%S")))
+        try:
+            res = bench.netsim_compare(args, lambda m: print(m, flush=True), out)
+        except (bench.BenchError, backends.BackendError, qemu.QemuError) as e:
+            print("fwnet bench: %s (artifacts in %s)" % (e, out), file=sys.stderr)
+            return 1
+        with open(os.path.join(out, "netsim-compare.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        print("fwnet bench: results %s/netsim-compare.json" % out)
+        return 0
     if args.from_file:  # judge an earlier run instead of measuring
         res = json.load(open(args.from_file))
         print(bench.table_text(res))
@@ -317,6 +332,9 @@ def main(argv=None):
     bn.add_argument("--report", nargs="*", help="only write an HTML report from these bench.json files")
     bn.add_argument("--no-build", action="store_true")
     bn.add_argument("--from", dest="from_file", help="judge (--check/--update) this bench.json instead of measuring")
+    bn.add_argument("--netsim-compare", action="store_true",
+                    help="fwnet-netsim against QEMU's user network: throughput both ways, latency, ratios")
+    bn.add_argument("--seed", type=int, default=1)
     bn.set_defaults(func=cmd_bench)
     ls = sub.add_parser("list", help="list scenarios")
     ls.add_argument("--scenario-dir", default=SCEN_DIR)

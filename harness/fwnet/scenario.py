@@ -26,7 +26,7 @@ import tomllib
 PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http",
               "blackhole", "stall"}
 AGENT_OPS = {"socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv",
-             "recvfrom", "bulkrecv", "bulksend", "bulkecho", "fill", "shutdown", "close", "sockname", "peername",
+             "recvfrom", "bulkrecv", "bulksend", "bulkecho", "fill", "rr", "shutdown", "close", "sockname", "peername",
              "setsockopt", "getsockopt", "nonblock", "select", "poll", "resolve", "sleep", "stats", "net"}
 # Positional arguments: which key each position fills.
 POSITIONAL = {

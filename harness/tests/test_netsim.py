@@ -82,3 +82,13 @@ def test_link_flap_and_dhcp_faults_on_ovmf(built, tmp_path):
     assert int(down.split("g0.to=")[1].split("dropped:")[1].split(",")[0]) > 0  # the flap dropped frames
     rd = counters["netsim-reorder-dup"].split("g0.to=")[1]
     assert int(rd.split("reordered:")[1].split(",")[0]) > 0 and int(rd.split("dup:")[1].split(",")[0]) > 0
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), reason="no OVMF")
+def test_netsim_compare_benchmark_runs(built, tmp_path):
+    r = fwnet("bench", "--netsim-compare", "--size", "2", "--no-build", "--out", str(tmp_path / "b"), timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.load(open(tmp_path / "b" / "netsim-compare.json"))
+    assert set(res["nets"]) == {"slirp", "netsim"}
+    assert res["ratios"]["rx"] > 0 and res["ratios"]["tx"] > 0
+    assert "netsim/slirp: rx" in r.stdout
