@@ -226,8 +226,20 @@ class OvmfBackend(Backend):
 
     def __init__(self, opts):
         super().__init__(opts)
-        if getattr(opts, "net", "slirp") == "netsim":
+        self.net = getattr(opts, "net", "slirp")
+        if self.net == "netsim":
             self.supports = self.supports | {"netsim"}
+        if self.net == "tap":
+            # a real Linux stack answers: UDP peers work, no slirp in the way
+            self.supports = self.supports | {"udp", "peer:udpecho"}
+
+    def unsupported(self, sc):
+        if self.net == "tap" and (os.getuid() != 0 or os.environ.get("FWNET_IN_NETNS") != "1"):
+            return ["root and a fwnet network namespace (--net tap creates a tap device there)"]
+        missing = super().unsupported(sc)
+        if self.net == "tap" and sc.net.get("mode") == "dhcp":
+            missing.append("a DHCP server (none on the tap network)")
+        return missing
 
     def start(self, scenarios, run_dir):
         self.run_dir = run_dir
@@ -243,9 +255,12 @@ class OvmfBackend(Backend):
         self.hostpeers, self.fwd = {}, {}
         gp = 20000
         guestfwds, hostfwds = [], []
+        if self.net == "tap":
+            self._tap_up()
+        bind = qemu.TAP_HOST if self.net == "tap" else peers.LOOPBACK
         for sc in scenarios:
             for n, p in sc.peers.items():
-                hp = peers.HostPeer(p).start()
+                hp = peers.HostPeer(p, bind).start()
                 self.hostpeers[(sc.name, n)] = hp
                 if p.kind == "connect":
                     s = socket.socket()
@@ -282,10 +297,10 @@ class OvmfBackend(Backend):
         if os.path.exists(sock):
             os.unlink(sock)
         lan = None
-        if getattr(self.opts, "net", "slirp") == "netsim":
+        if self.net == "netsim":
             lan = self._start_netsim()
         cmd = qemu.make_cmdline(rd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
-                                self.hostfwds, self.pcap, sock, lan_sock=lan)
+                                self.hostfwds, self.pcap, sock, lan_sock=lan, tap=self.net == "tap")
         t0 = time.monotonic()
         self.q = qemu.Qemu(cmd, rd)
         self.ser = qemu.connect_serial(sock, self.q)
@@ -296,6 +311,31 @@ class OvmfBackend(Backend):
             raise BackendError("agent did not start: %r" % ready)
         self.extra["boot_s"] = round(time.monotonic() - t0, 2)
         self.facts = parse_reply(self._ask("hello", 30))
+
+    def _tap_up(self):
+        """fwtap0 in fwnet's namespace: host side 10.0.3.1/24; tcpdump on it."""
+        def ip(*a):
+            r = subprocess.run(["ip"] + list(a), capture_output=True, text=True)
+            if r.returncode:
+                raise BackendError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
+        subprocess.run(["ip", "link", "del", qemu.TAP_DEV], capture_output=True)
+        ip("tuntap", "add", "dev", qemu.TAP_DEV, "mode", "tap")
+        ip("addr", "add", qemu.TAP_HOST + "/24", "dev", qemu.TAP_DEV)
+        ip("link", "set", qemu.TAP_DEV, "up")
+        self.tcpdump = subprocess.Popen(["tcpdump", "-i", qemu.TAP_DEV, "-U", "-n", "-w",
+                                         os.path.join(self.run_dir, "tap.pcap")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+
+    def _tap_down(self):
+        if getattr(self, "tcpdump", None):
+            self.tcpdump.terminate()
+            try:
+                self.tcpdump.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.tcpdump.kill()
+            self.tcpdump = None
+        subprocess.run(["ip", "link", "del", qemu.TAP_DEV], capture_output=True)
 
     def _start_netsim(self):
         """fwnet-netsim as the LAN: it forwards to the host peers itself."""
@@ -411,16 +451,23 @@ class OvmfBackend(Backend):
         if r.get("ret") != 0:
             raise BackendError("open failed: %s" % r)
         mode = sc.net.get("mode", "static")
+        static = GUEST_STATIC if self.net != "tap" else \
+            "mode=static addr=%s mask=255.255.255.0 gw=%s dns=%s" % (qemu.TAP_GUEST, qemu.TAP_HOST, qemu.TAP_HOST)
         if mode != "none":  # "none": the scenario configures (or fails to) itself
-            r = self.execute("net " + (GUEST_STATIC if mode == "static" else "mode=dhcp timeout_ms=20000"), 60)
+            r = self.execute("net " + (static if mode == "static" else "mode=dhcp timeout_ms=20000"), 60)
             if r.get("ret") != 0:
                 raise BackendError("net failed: %s" % r)
         self.facts = self.execute("hello", 30)
+        if self.net == "tap":  # peers are right there, on the namespace side of the tap
+            return {n: (qemu.TAP_HOST, self.hostpeers[(sc.name, n)].port) for n in sc.peers}
         return {n: (qemu.PEER_ADDR, self.fwd[(sc.name, n)]) for n in sc.peers}
 
     def peer_action(self, sc, name, action):
         hp = self.hostpeers[(sc.name, name)]
-        hp.action(action, self.fwd[(sc.name, name)])
+        if self.net == "tap":
+            hp.action(action, sc.peers[name].port, qemu.TAP_GUEST)
+        else:
+            hp.action(action, self.fwd[(sc.name, name)])
 
     def end(self, sc, fds):
         for t in getattr(self, "timers", []):
@@ -450,6 +497,8 @@ class OvmfBackend(Backend):
                     getattr(self, f).close()
             for hp in getattr(self, "hostpeers", {}).values():
                 hp.stop()
+            if self.net == "tap":
+                self._tap_down()
 
 
 BACKENDS = {"linux": LinuxBackend, "fakes": FakesBackend, "ovmf": OvmfBackend}

@@ -94,7 +94,8 @@ def _run_backend(name, scens, opts, run_dir, log):
                 # scenarios Linux cannot run are judged by their expectations.
                 case.update(verdict="fail", problems=["no golden result (fwnet golden --update)"])
             else:
-                v, problems, used = runner.compare(sc, name, results, golden)
+                v, problems, used = runner.compare(sc, name, results, golden,
+                                                   opts.net if name == "ovmf" else None)
                 case.update(verdict=v, problems=problems, deviations=used)
         res["scenarios"].append(case)
         log("[%s] %-28s %s%s" % (name, sc.name, case["verdict"].upper(),
@@ -301,8 +302,9 @@ def main(argv=None):
         r.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
         r.add_argument("--quirks", default="", help="quirk profile applied to every scenario")
         r.add_argument("--accel", choices=["kvm", "tcg"], help="force the accelerator")
-        r.add_argument("--net", default="slirp", choices=["slirp", "netsim"],
-                       help="QEMU's user network (restrict=on) or fwnet-netsim (impairments, rules, pcap)")
+        r.add_argument("--net", default="slirp", choices=["slirp", "netsim", "tap"],
+                       help="QEMU's user network (restrict=on), fwnet-netsim (impairments, rules, DNS, pcap), "
+                            "or a tap device inside fwnet's network namespace (root)")
         r.add_argument("--seed", type=int, default=1, help="netsim's random seed (reported)")
         r.add_argument("--jobs", type=int, default=1, help="parallel QEMU instances (ovmf)")
         r.add_argument("--jobs-build", type=int, help=argparse.SUPPRESS)

@@ -22,8 +22,9 @@ class PeerError(Exception):
 
 
 class HostPeer:
-    def __init__(self, spec):
+    def __init__(self, spec, bind=LOOPBACK):
         self.spec = spec
+        self.bind = bind  # 127.0.0.1, or the tap network's host side inside fwnet's namespace
         self.kind = spec.kind
         self.port = 0  # host port (listening peers)
         self._socks = []
@@ -36,7 +37,7 @@ class HostPeer:
         if k in ("echo", "discard", "source", "reset", "http", "stall"):
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            ls.bind((LOOPBACK, 0))
+            ls.bind((self.bind, 0))
             ls.listen(16)
             ls.settimeout(0.2)
             self.port = ls.getsockname()[1]
@@ -44,14 +45,14 @@ class HostPeer:
             threading.Thread(target=self._accept_loop, args=(ls,), daemon=True).start()
         elif k == "udpecho":
             us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            us.bind((LOOPBACK, 0))
+            us.bind((self.bind, 0))
             us.settimeout(0.2)
             self.port = us.getsockname()[1]
             self._socks.append(us)
             threading.Thread(target=self._udp_loop, args=(us,), daemon=True).start()
         elif k == "refuse":
             s = socket.socket()
-            s.bind((LOOPBACK, 0))
+            s.bind((self.bind, 0))
             self.port = s.getsockname()[1]
             s.close()  # nothing listens there now
         elif k in ("connect", "blackhole"):
@@ -69,9 +70,9 @@ class HostPeer:
                 pass
 
     # ---- actions from steps ----
-    def action(self, what, target_port=None):
+    def action(self, what, target_port=None, target_addr=LOOPBACK):
         if self.kind == "connect" and what == "connect":
-            c = socket.create_connection((LOOPBACK, target_port), timeout=10)
+            c = socket.create_connection((target_addr, target_port), timeout=10)
             self._socks.append(c)
             if self.spec.bytes:
                 c.sendall(pattern(self.spec.bytes))

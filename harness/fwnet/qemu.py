@@ -150,13 +150,18 @@ def forget_accel(cache_dir, why):
 
 # ---- command line ----
 
+TAP_DEV, TAP_HOST, TAP_GUEST = "fwtap0", "10.0.3.1", "10.0.3.15"
+
+
 def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256,
-                 lan_sock=None):
+                 lan_sock=None, tap=False):
     """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
     hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
     guest joins fwnet-netsim's LAN (which does the forwarding) instead."""
     relay = os.path.join(HERE, "relay.py")
-    if lan_sock:
+    if tap:  # a tap device in fwnet's own network namespace (the caller made both)
+        netdev = ["tap", "id=n0", "ifname=" + TAP_DEV, "script=no", "downscript=no"]
+    elif lan_sock:
         netdev = ["stream", "id=n0", "server=off", "addr.type=unix", "addr.path=" + lan_sock]
     else:
         netdev = ["user", "id=n0", "restrict=on", "net=" + GUEST_NET, "dhcpstart=" + GUEST_ADDR]
@@ -193,6 +198,9 @@ def check_cmdline(cmd):
                 raise QemuError("refusing a user network without restrict=on: %s" % v)
             if v.startswith("stream") and "addr.type=unix" not in v.split(","):
                 raise QemuError("a stream netdev must be a unix socket (fwnet-netsim's LAN): %s" % v)
+            if v.startswith("tap") and os.environ.get("FWNET_IN_NETNS") == "1" and \
+                    "ifname=%s" % TAP_DEV in v.split(","):
+                continue  # fwnet's own tap, in the namespace it created
             if v.startswith(("tap", "bridge", "socket", "vde")):
                 raise QemuError("refusing network backend %s outside a harness namespace" % v.split(",")[0])
             for m in re.finditer(r"hostfwd=tcp:([^:]*):", v):

@@ -126,10 +126,19 @@ def to_golden(sc, results):
     return out
 
 
-def check_expectations(sc, backend_name, results):
+def deviations_for(sc, backend_name, net=None):
+    """Listed deviations: the backend's own (firmware behaviour, e.g. "ovmf")
+    and, over them, its network's ("ovmf-slirp", "ovmf-netsim", "ovmf-tap")."""
+    devs = dict(sc.deviations.get(backend_name, {}))
+    if net:
+        devs.update(sc.deviations.get("%s-%s" % (backend_name, net), {}))
+    return devs
+
+
+def check_expectations(sc, backend_name, results, net=None):
     """Inline `=> key=value` expectations, checked on every backend."""
     problems, used = [], []
-    devs = sc.deviations.get(backend_name, {})
+    devs = deviations_for(sc, backend_name, net)
     for m, r in zip(to_golden(sc, results), results):
         step = sc.steps[m["step"] - 1]
         # normalised values (socket names) over the raw reply (every field)
@@ -148,15 +157,15 @@ def check_expectations(sc, backend_name, results):
     return problems, used
 
 
-def compare(sc, backend_name, results, golden):
+def compare(sc, backend_name, results, golden, net=None):
     """Returns (verdict, problems, deviations_used)."""
-    problems, used = check_expectations(sc, backend_name, results)
+    problems, used = check_expectations(sc, backend_name, results, net)
     if golden is None:
         return ("fail" if problems else "pass"), problems, used
     # goldens hold agent steps only: netsim control steps are not in them
     mine = [m for m in to_golden(sc, results) if m["op"] != "netsim"]
     golden = [g for g in golden if g["op"] != "netsim"]
-    devs = sc.deviations.get(backend_name, {})
+    devs = deviations_for(sc, backend_name, net)
     if len(mine) != len(golden):
         problems.append("ran %d steps, golden has %d" % (len(mine), len(golden)))
     for g, m in zip(golden, mine):

@@ -92,3 +92,18 @@ def test_netsim_compare_benchmark_runs(built, tmp_path):
     assert set(res["nets"]) == {"slirp", "netsim"}
     assert res["ratios"]["rx"] > 0 and res["ratios"]["tx"] > 0
     assert "netsim/slirp: rx" in r.stdout
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"),
+                    reason="--net tap needs root and OVMF")
+def test_tap_network(built, tmp_path):
+    out = tmp_path / "t"
+    r = fwnet("run", "tcp-reset", "udp-echo", "net-dhcp", "--net", "tap", "--no-build", "--out", str(out), timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:]
+    b = json.load(open(out / "results.json"))["backends"][0]
+    v = {c["name"]: c for c in b["scenarios"]}
+    assert v["tcp-reset"]["verdict"] == "pass" and not v["tcp-reset"]["deviations"]  # a real RST
+    assert v["udp-echo"]["verdict"] == "pass"
+    assert v["net-dhcp"]["verdict"] == "skip" and "DHCP" in v["net-dhcp"]["why"]
+    assert os.path.getsize(out / "ovmf" / "tap.pcap") > 1000
+    assert not qemu_processes()

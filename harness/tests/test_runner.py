@@ -34,14 +34,16 @@ def test_listed_deviation_only_with_its_value():
           {"status": "ok", "ret": 0, "errno": "0", "crc": "00000000", "data": "-"},
           {"status": "ok", "ret": 0, "errno": "0", "crc": "00000000", "data": "-"},
           {"status": "ok", "ret": 0, "errno": "0"}]
-    v, problems, used = runner.compare(sc, "ovmf", fake_results(sc, ok), golden)
+    v, problems, used = runner.compare(sc, "ovmf", fake_results(sc, ok), golden, "slirp")
     assert v == "pass", problems
     assert used
+    v, problems, _ = runner.compare(sc, "ovmf", fake_results(sc, ok), golden, "tap")  # slirp's, not tap's
+    assert v == "fail"
     v, problems, _ = runner.compare(sc, "fakes", fake_results(sc, ok), golden)  # not listed for fakes
     assert v == "fail"
     bad = [dict(r) for r in ok]
     bad[3]["errno"] = "EPIPE"  # not the listed value
-    v, problems, _ = runner.compare(sc, "ovmf", fake_results(sc, bad), golden)
+    v, problems, _ = runner.compare(sc, "ovmf", fake_results(sc, bad), golden, "slirp")
     assert v == "fail"
 
 
