@@ -109,8 +109,14 @@ static void deliver(struct sim *s, int from_guest, const uint8_t *f, size_t len)
   if (from_guest >= 0) {
     capture(s, f, len); /* what left the guest's link */
     if (dns_intercept(s, from_guest, f, len)) return;
-    s->slirp_frames_in++;
-    slirp_input(s->slirp, f, (int)len);
+    /* slirp gets broadcasts and frames for its own MACs (52:55:...), not a
+     * guest's unicast to another guest, which it would answer itself. */
+    bool group = f[0] & 1, to_slirp = f[0] == 0x52 && f[1] == 0x55;
+    if (group || to_slirp) {
+      s->slirp_frames_in++;
+      slirp_input(s->slirp, f, (int)len);
+    }
+    if (to_slirp) return;
   }
   uint64_t now = now_ns();
   for (int i = 0; i < MAX_GUESTS; i++) {

@@ -219,6 +219,57 @@ def _crc32(b):
     return "%08x" % (zlib.crc32(b) & 0xffffffff)
 
 
+class GuestConn:
+    """One OVMF guest: its QEMU and its agent over the serial socket."""
+
+    def __init__(self, q, ser, run_dir, accel):
+        self.q, self.ser, self.accel = q, ser, accel
+        self.serial_log = open(os.path.join(run_dir, "serial.log"), "ab")
+        self.buf, self.nframes = b"", 0
+
+    def frame(self, timeout):
+        """The next framed reply whose CRC matches (OVMF's own output and
+        escape sequences are mixed into the serial stream)."""
+        end = time.monotonic() + timeout
+        self.ser.settimeout(0.2)
+        while True:
+            text = ESC_RE.sub(b"", self.buf).replace(b"\r", b"").replace(b"\n", b"")
+            frames = [(p, c) for p, c in FRAME_RE.findall(text) if _crc32(p) == c.decode()]
+            if len(frames) > self.nframes:
+                self.nframes += 1
+                return frames[self.nframes - 1][0].decode(errors="replace")
+            if self.accel == "kvm" and qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
+                raise BackendError("KVM internal error (emulation failure); see %s" % self.q.log_path)
+            if time.monotonic() > end:
+                state = "running" if self.q.alive() else self.q.exit_reason()
+                raise BackendError("guest gave no reply within %d s (QEMU %s)" % (timeout, state))
+            if not self.q.alive():
+                raise BackendError("guest stopped: " + self.q.exit_reason())
+            try:
+                d = self.ser.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                raise BackendError("serial closed: " + self.q.exit_reason())
+            self.buf += d
+            self.serial_log.write(d)
+            self.serial_log.flush()
+
+    def ask(self, line, timeout):
+        self.ser.sendall(line.encode() + b"\r")
+        return self.frame(timeout)
+
+    def close(self):
+        try:
+            if self.q.alive():
+                self.ask("quit", 20)
+        except (BackendError, OSError):
+            pass
+        self.q.stop()
+        self.ser.close()
+        self.serial_log.close()
+
+
 class OvmfBackend(Backend):
     name = "ovmf"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
@@ -228,7 +279,7 @@ class OvmfBackend(Backend):
         super().__init__(opts)
         self.net = getattr(opts, "net", "slirp")
         if self.net == "netsim":
-            self.supports = self.supports | {"netsim"}
+            self.supports = self.supports | {"netsim", "guests:2"}
         if self.net == "tap":
             # a real Linux stack answers: UDP peers work, no slirp in the way
             self.supports = self.supports | {"udp", "peer:udpecho"}
@@ -275,42 +326,55 @@ class OvmfBackend(Backend):
                 if p.kind != "refuse":  # no forward: slirp answers RST
                     guestfwds.append((gp, hp.port))
         self.guestfwds, self.hostfwds = guestfwds, hostfwds
+        self.nguests = max([getattr(sc, "guests", 1) for sc in scenarios] + [1])
         try:
             self._boot()
         except BackendError:
             if self.accel != "kvm" or not qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
                 raise
             # KVM was there but could not run the guest: fall back to TCG.
-            self.q.stop(grace=0)
-            self.ser.close()
+            for g in self.guests:
+                g.q.stop(grace=0)
+                g.ser.close()
             qemu.forget_accel(os.path.join(build.ROOT, "build", "cache"), "emulation failure")
             self.accel, self.accel_why = "tcg", "KVM failed at boot (emulation failure): TCG"
             self._boot()
 
     def _boot(self):
         rd = self.run_dir
-        shutil.copy(self.fw["vars"], os.path.join(rd, "vars.fd"))  # fresh NVRAM each boot
-        disk = os.path.join(rd, "disk.img")
-        qemu.make_disk(self.efi, disk)
-        self.pcap = os.path.join(rd, "capture.pcap")
-        sock = os.path.join(rd, "serial.sock")
-        if os.path.exists(sock):
-            os.unlink(sock)
+        self.guests = []
         lan = None
         if self.net == "netsim":
             lan = self._start_netsim()
-        cmd = qemu.make_cmdline(rd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
-                                self.hostfwds, self.pcap, sock, lan_sock=lan, tap=self.net == "tap")
         t0 = time.monotonic()
-        self.q = qemu.Qemu(cmd, rd)
-        self.ser = qemu.connect_serial(sock, self.q)
-        self.serial_log = open(os.path.join(rd, "serial.log"), "ab")
-        self.buf, self.nframes = b"", 0
-        ready = self._frame(getattr(self.opts, "boot_timeout", 90))
-        if not ready.startswith("ready"):
-            raise BackendError("agent did not start: %r" % ready)
+        for k in range(self.nguests):
+            gd = rd if k == 0 else os.path.join(rd, "guest%d" % (k + 1))
+            os.makedirs(gd, exist_ok=True)
+            shutil.copy(self.fw["vars"], os.path.join(gd, "vars.fd"))  # fresh NVRAM each boot
+            disk = os.path.join(gd, "disk.img")
+            qemu.make_disk(self.efi, disk)
+            sock = os.path.join(gd, "serial.sock")
+            if os.path.exists(sock):
+                os.unlink(sock)
+            cmd = qemu.make_cmdline(gd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
+                                    self.hostfwds, os.path.join(gd, "capture.pcap"), sock, lan_sock=lan,
+                                    tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k))
+            q = qemu.Qemu(cmd, gd)
+            if k == 0:
+                self.q = q
+            g = GuestConn(q, qemu.connect_serial(sock, q), gd, self.accel)
+            self.guests.append(g)
+            ready = g.frame(getattr(self.opts, "boot_timeout", 90))
+            if not ready.startswith("ready"):
+                raise BackendError("agent did not start: %r" % ready)
         self.extra["boot_s"] = round(time.monotonic() - t0, 2)
         self.facts = parse_reply(self._ask("hello", 30))
+
+    def _ask(self, line, timeout, guest=1):
+        return self.guests[guest - 1].ask(line, timeout)
+
+    def execute(self, line, timeout=30, guest=1):
+        return parse_reply(self._ask(line, timeout, guest))
 
     def _tap_up(self):
         """fwtap0 in fwnet's namespace: host side 10.0.3.1/24; tcpdump on it."""
@@ -395,38 +459,6 @@ class OvmfBackend(Backend):
             raise BackendError("netsim %r: %s" % (line, r))
         return r
 
-    def _frame(self, timeout):
-        """The next framed reply whose CRC matches (OVMF's own output and
-        escape sequences are mixed into the serial stream)."""
-        end = time.monotonic() + timeout
-        self.ser.settimeout(0.2)
-        while True:
-            text = ESC_RE.sub(b"", self.buf).replace(b"\r", b"").replace(b"\n", b"")
-            frames = [(p, c) for p, c in FRAME_RE.findall(text) if _crc32(p) == c.decode()]
-            if len(frames) > self.nframes:
-                self.nframes += 1
-                return frames[self.nframes - 1][0].decode(errors="replace")
-            if self.accel == "kvm" and qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
-                raise BackendError("KVM internal error (emulation failure); see %s" % self.q.log_path)
-            if time.monotonic() > end:
-                state = "running" if self.q.alive() else self.q.exit_reason()
-                raise BackendError("guest gave no reply within %d s (QEMU %s)" % (timeout, state))
-            if not self.q.alive():
-                raise BackendError("guest stopped: " + self.q.exit_reason())
-            try:
-                d = self.ser.recv(65536)
-            except socket.timeout:
-                continue
-            if not d:
-                raise BackendError("serial closed: " + self.q.exit_reason())
-            self.buf += d
-            self.serial_log.write(d)
-            self.serial_log.flush()
-
-    def _ask(self, line, timeout):
-        self.ser.sendall(line.encode() + b"\r")
-        return self._frame(timeout)
-
     def begin(self, sc):
         self.sc = sc
         if getattr(self, "netsim", None):
@@ -458,6 +490,13 @@ class OvmfBackend(Backend):
             if r.get("ret") != 0:
                 raise BackendError("net failed: %s" % r)
         self.facts = self.execute("hello", 30)
+        for k in range(2, getattr(sc, "guests", 1) + 1):  # the other guests on the LAN
+            r = self.execute("open quirks=%s" % (q or "-"), 60, guest=k)
+            if r.get("ret") != 0:
+                raise BackendError("guest %d: open failed: %s" % (k, r))
+            r = self.execute("net mode=static addr=10.0.2.%d mask=255.255.255.0 gw=10.0.2.2" % (14 + k), 60, guest=k)
+            if r.get("ret") != 0:
+                raise BackendError("guest %d: net failed: %s" % (k, r))
         if self.net == "tap":  # peers are right there, on the namespace side of the tap
             return {n: (qemu.TAP_HOST, self.hostpeers[(sc.name, n)].port) for n in sc.peers}
         return {n: (qemu.PEER_ADDR, self.fwd[(sc.name, n)]) for n in sc.peers}
@@ -470,6 +509,12 @@ class OvmfBackend(Backend):
             hp.action(action, self.fwd[(sc.name, name)])
 
     def end(self, sc, fds):
+        # sockets on other guests are closed there (names carry their guest)
+        for name, fd in list(fds.items()):
+            g = getattr(sc, "socket_guest", {}).get(name, 1)
+            if g != 1:
+                self.execute("close fd=%d" % fd, 30, guest=g)
+                del fds[name]
         for t in getattr(self, "timers", []):
             t.join(timeout=30)  # background control commands finish within their scenario
         self.timers = []
@@ -479,22 +524,15 @@ class OvmfBackend(Backend):
 
     def stop(self):
         try:
-            if getattr(self, "q", None) and self.q.alive():
-                self._ask("quit", 20)
-        except (BackendError, OSError):
-            pass
+            for g in getattr(self, "guests", []):
+                g.close()
         finally:
-            if getattr(self, "q", None):
-                self.q.stop()
             if getattr(self, "netsim", None):
                 try:
                     self.netsim_ctl("stop")
                 except (BackendError, OSError):
                     pass
                 self.netsim.stop(grace=2)
-            for f in ("ser", "serial_log"):
-                if getattr(self, f, None):
-                    getattr(self, f).close()
             for hp in getattr(self, "hostpeers", {}).values():
                 hp.stop()
             if self.net == "tap":

@@ -154,7 +154,7 @@ TAP_DEV, TAP_HOST, TAP_GUEST = "fwtap0", "10.0.3.1", "10.0.3.15"
 
 
 def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256,
-                 lan_sock=None, tap=False):
+                 lan_sock=None, tap=False, mac="52:54:00:12:34:56"):
     """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
     hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
     guest joins fwnet-netsim's LAN (which does the forwarding) instead."""
@@ -170,9 +170,9 @@ def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap,
         for hp, gp in hostfwds:
             netdev.append("hostfwd=tcp:127.0.0.1:%d-%s:%d" % (hp, GUEST_ADDR, gp))
     if nic == "virtio":
-        nicdev = "virtio-net-pci,netdev=n0,romfile="  # OVMF's own VirtioNetDxe
+        nicdev = "virtio-net-pci,netdev=n0,romfile=,mac=" + mac  # OVMF's own VirtioNetDxe
     elif nic == "e1000":
-        nicdev = "e1000,netdev=n0"  # iPXE's EFI ROM
+        nicdev = "e1000,netdev=n0,mac=" + mac  # iPXE's EFI ROM
     else:
         raise QemuError("nic must be virtio or e1000, not %r" % nic)
     cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", str(mem), "-smp", "1",

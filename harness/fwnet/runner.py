@@ -100,7 +100,7 @@ def run_scenario(backend, sc, timeout):
                 continue
             line = render(step, fds, addrs)
             t = timeout * (4 if step.op.startswith("bulk") else 1)
-            reply = backend.execute(line, t)
+            reply = backend.execute(line, t, guest=step.guest) if step.guest > 1 else backend.execute(line, t)
             if step.bind and isinstance(reply.get("ret"), int) and reply["ret"] >= 0:
                 fds[step.bind] = reply["ret"]
             results.append(StepResult(step, line, reply, time.monotonic() - t0))

@@ -49,6 +49,7 @@ class ScenarioError(Exception):
 class Step:
     def __init__(self, index, line, op, args, bind, peer_action=None, expect=None):
         self.index, self.line, self.op, self.args, self.bind = index, line, op, args, bind
+        self.guest = 1
         self.expect = expect or {}  # inline `=> key=value` checks, on every backend
         self.peer_action = peer_action  # (peer, action) for host-peer steps
 
@@ -110,7 +111,10 @@ class Scenario:
         if "steps" not in d:
             raise ScenarioError(path, 1, "no steps")
         self._needs_netsim = False
+        self.guests, self.socket_guest = 1, {}
         self.steps = self._parse_steps(d["steps"], text)
+        if self.guests > 1 and "guests:%d" % self.guests not in self.requires:
+            self.requires.append("guests:%d" % self.guests)
         if self._needs_netsim and "netsim" not in self.requires:
             self.requires.append("netsim")
         self.deviations = {}
@@ -148,6 +152,16 @@ class Scenario:
             m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", s)
             if m and "=" not in m.group(1):
                 bind, s = m.group(1), m.group(2)
+            guest = 1
+            if s.startswith("@"):
+                g, _, s = s.partition(" ")
+                if g not in ("@1", "@2") or not s.strip():
+                    raise ScenarioError(self.path, line_no, "guest prefix must be @1 or @2, then a step")
+                guest = int(g[1:])
+                s = s.strip()
+                m2 = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", s)
+                if m2:
+                    bind, s = m2.group(1), m2.group(2)
             words = s.split()
             op, rest = words[0], words[1:]
             if op == "netsim":
@@ -191,11 +205,18 @@ class Scenario:
                         nm = part.split(":")[0]
                         if nm and not nm.isdigit() and nm not in names:
                             raise ScenarioError(self.path, line_no, "socket %r not created before" % nm)
+            if "fd" in args and args["fd"] in self.socket_guest and self.socket_guest[args["fd"]] != guest:
+                raise ScenarioError(self.path, line_no, "socket %r lives on guest %d"
+                                    % (args["fd"], self.socket_guest[args["fd"]]))
             if bind:
                 if op not in ("socket", "accept"):
                     raise ScenarioError(self.path, line_no, "only socket and accept name a socket")
                 names.add(bind)
-            steps.append(Step(len(steps) + 1, line_no, op, args, bind, expect=expect))
+                self.socket_guest[bind] = guest
+            st = Step(len(steps) + 1, line_no, op, args, bind, expect=expect)
+            st.guest = guest
+            self.guests = max(self.guests, guest)
+            steps.append(st)
         if not steps:
             raise ScenarioError(self.path, base, "no steps")
         return steps

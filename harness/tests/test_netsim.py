@@ -74,7 +74,7 @@ def test_ovmf_through_netsim_with_faults(built, tmp_path):
 @pytest.mark.skipif(not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), reason="no OVMF")
 def test_link_flap_and_dhcp_faults_on_ovmf(built, tmp_path):
     out = tmp_path / "run"
-    r = fwnet("run", "netsim-link-flap", "netsim-dhcp-absent", "netsim-reorder-dup", "--net", "netsim",
+    r = fwnet("run", "netsim-link-flap", "netsim-dhcp-absent", "netsim-reorder-dup", "netsim-two-guests", "--net", "netsim",
               "--no-build", "--out", str(out), timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     counters = json.load(open(out / "results.json"))["backends"][0]["extra"]["netsim_counters"]
@@ -107,3 +107,89 @@ def test_tap_network(built, tmp_path):
     assert v["net-dhcp"]["verdict"] == "skip" and "DHCP" in v["net-dhcp"]["why"]
     assert os.path.getsize(out / "ovmf" / "tap.pcap") > 1000
     assert not qemu_processes()
+
+
+def _frame_io(lan):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(lan)
+    s.settimeout(2)
+
+    def send(f):
+        s.sendall(len(f).to_bytes(4, "big") + f)
+
+    def recv_all(secs):
+        out, buf, end = [], b"", time.monotonic() + secs
+        while time.monotonic() < end:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            buf += d
+            while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                n = int.from_bytes(buf[:4], "big")
+                out.append(buf[4:4 + n])
+                buf = buf[4 + n:]
+        return out
+    return s, send, recv_all
+
+
+def _csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b), 2))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return s
+
+
+def test_frame_path(built, tmp_path):
+    """A guest's frames through netsim without QEMU: ARP to slirp, a DNS query
+    answered from the zone (checksums right), and loss that silences the link."""
+    import struct
+    lan, cs = str(tmp_path / "lan.sock"), str(tmp_path / "ctl.sock")
+    p = subprocess.Popen([EXE, "--lan", lan, "--control", cs, "--pcap", str(tmp_path / "f.pcap")],
+                         stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(cs):
+                break
+            time.sleep(0.02)
+        mac = bytes.fromhex("525400123456")
+        s, send, recv_all = _frame_io(lan)
+        arp = b"\xff" * 6 + mac + b"\x08\x06" + bytes.fromhex("0001080006040001") + mac + bytes([10, 0, 2, 15]) \
+            + b"\0" * 6 + bytes([10, 0, 2, 2])
+        send(arp)
+        frames = recv_all(1)
+        replies = [f for f in frames if f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02"]
+        assert replies and replies[0][6:12] == bytes.fromhex("52550a000202")  # slirp's MAC
+        assert ctl(cs, "dns add peer.test 10.0.2.100") == "ok"
+        q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + b"\x04peer\x04test\x00" + b"\x00\x01\x00\x01"
+        udp = struct.pack(">HHHH", 40000, 53, 8 + len(q), 0) + q
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes([10, 0, 2, 15]), bytes([10, 0, 2, 3]))
+        ip = ip[:10] + (0xffff - _csum(ip)).to_bytes(2, "big") + ip[12:]
+        send(bytes.fromhex("52550a000203") + mac + b"\x08\x00" + ip + udp)
+        ans = [f for f in recv_all(1) if f[12:14] == b"\x08\x00" and f[23] == 17]
+        assert ans, "no DNS answer"
+        a = ans[0]
+        assert a[26:30] == bytes([10, 0, 2, 3]) and a[34:36] == (53).to_bytes(2, "big")
+        assert _csum(a[14:34]) == 0xffff  # IP header checksum
+        pseudo = a[26:34] + b"\0\x11" + a[38:40]
+        assert _csum(pseudo + a[34:]) == 0xffff  # UDP checksum
+        dns = a[42:]
+        assert dns[:2] == b"\x42\x42" and dns[-4:] == bytes([10, 0, 2, 100])
+        assert "dns_answered=1" in ctl(cs, "counters")
+        assert ctl(cs, "impair link=0 dir=to-guest loss=100%") == "ok"
+        send(arp)
+        assert not [f for f in recv_all(1) if f[12:14] == b"\x08\x06"]  # all lost
+        c = ctl(cs, "counters")
+        assert "dropped:1," in c.split("g0.to=")[1] or "dropped:2," in c.split("g0.to=")[1]
+        s.close()
+        assert ctl(cs, "stop") == "ok"
+        assert p.wait(timeout=5) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    out = subprocess.run(["tcpdump", "-nr", str(tmp_path / "f.pcap")], capture_output=True, text=True).stdout
+    assert "peer.test" in out and "ARP" in out  # the capture holds what crossed
