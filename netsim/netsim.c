@@ -41,10 +41,17 @@
 #define MAX_TIMERS 16
 #define MAX_SLIRP_FDS 256
 
+#define EGRESS_MAX (1u << 20) /* per guest port: beyond this, frames are dropped */
+
 struct guest {
   int fd;
   uint8_t rbuf[70000];
   size_t rlen;
+  uint8_t *obuf; /* frames (length-prefixed) waiting for the guest to read */
+  size_t olen;
+  uint8_t mac[6];
+  bool mac_known;
+  uint64_t egress_drops;
   struct impair to_guest, from_guest;
 };
 
@@ -92,14 +99,39 @@ static void capture(struct sim *s, const uint8_t *f, size_t len) {
   pcap_dump((u_char *)s->dump, &h, f);
 }
 
-static void send_to_guest(struct sim *s, struct guest *g, const uint8_t *f, size_t len) {
-  capture(s, f, len); /* what the guest really gets, after its link's impairments */
-  uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-  /* Blocking writes: QEMU reads its socket promptly; a dead guest errors. */
-  if (write(g->fd, hdr, 4) != 4 || write(g->fd, f, len) != (ssize_t)len) {
-    close(g->fd);
-    g->fd = -1;
+static void drop_guest(struct guest *g) {
+  close(g->fd);
+  g->fd = -1;
+  g->olen = 0;
+  g->mac_known = false;
+}
+
+/* Write what the guest's socket takes now; never block (a slow guest must
+ * not stall the LAN). */
+static void flush_guest(struct guest *g) {
+  while (g->olen && g->fd >= 0) {
+    ssize_t n = write(g->fd, g->obuf, g->olen);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) drop_guest(g);
+      return;
+    }
+    memmove(g->obuf, g->obuf + n, g->olen - (size_t)n);
+    g->olen -= (size_t)n;
   }
+}
+
+static void send_to_guest(struct sim *s, struct guest *g, const uint8_t *f, size_t len) {
+  if (g->olen + 4 + len > EGRESS_MAX) { /* the port's queue is full: dropped, as a switch does */
+    g->egress_drops++;
+    g->to_guest.c.dropped++;
+    return;
+  }
+  capture(s, f, len); /* what the guest really gets, after its link's impairments */
+  uint8_t *o = g->obuf + g->olen;
+  o[0] = (uint8_t)(len >> 24), o[1] = (uint8_t)(len >> 16), o[2] = (uint8_t)(len >> 8), o[3] = (uint8_t)len;
+  memcpy(o + 4, f, len);
+  g->olen += 4 + len;
+  flush_guest(g);
 }
 
 static int dns_intercept(struct sim *s, int gi, const uint8_t *f, size_t len);
@@ -119,9 +151,15 @@ static void deliver(struct sim *s, int from_guest, const uint8_t *f, size_t len)
     if (to_slirp) return;
   }
   uint64_t now = now_ns();
+  /* A learning switch: unicast to the port that owns the address; unknown
+   * addresses and groups flood. */
+  int only = -1;
+  if (!(f[0] & 1))
+    for (int i = 0; i < MAX_GUESTS; i++)
+      if (s->g[i].fd >= 0 && s->g[i].mac_known && !memcmp(s->g[i].mac, f, 6)) only = i;
   for (int i = 0; i < MAX_GUESTS; i++) {
     struct guest *g = &s->g[i];
-    if (g->fd < 0 || i == from_guest) continue;
+    if (g->fd < 0 || i == from_guest || (only >= 0 && i != only)) continue;
     uint64_t d = 0;
     enum rule_action a = rules_match(&s->rules, DIR_TO_GUEST, f, len, &d);
     if (a == RULE_DROP) {
@@ -467,7 +505,8 @@ int main(int argc, char **argv) {
     int base = s->npfd;
     s->pfd[s->npfd++] = (struct pollfd){s->lan_fd, POLLIN, 0};
     s->pfd[s->npfd++] = (struct pollfd){s->ctl_fd, POLLIN, 0};
-    for (int i = 0; i < MAX_GUESTS; i++) s->pfd[s->npfd++] = (struct pollfd){s->g[i].fd, POLLIN, 0};
+    for (int i = 0; i < MAX_GUESTS; i++)
+      s->pfd[s->npfd++] = (struct pollfd){s->g[i].fd, (short)(POLLIN | (s->g[i].olen ? POLLOUT : 0)), 0};
     for (int i = 0; i < MAX_CTL; i++) s->pfd[s->npfd++] = (struct pollfd){s->ctl[i], POLLIN, 0};
     uint64_t now = now_ns(), next = UINT64_MAX;
     for (int i = 0; i < MAX_GUESTS; i++) {
@@ -500,8 +539,14 @@ int main(int argc, char **argv) {
       int slot = -1;
       for (int i = 0; i < MAX_GUESTS && slot < 0; i++)
         if (s->g[i].fd < 0) slot = i;
-      if (slot < 0) close(fd);
-      else s->g[slot].fd = fd, s->g[slot].rlen = 0;
+      if (slot < 0) {
+        close(fd);
+      } else {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        struct guest *g = &s->g[slot];
+        g->fd = fd, g->rlen = 0, g->olen = 0, g->mac_known = false;
+        if (!g->obuf) g->obuf = malloc(EGRESS_MAX);
+      }
     }
     if (s->pfd[base + 1].revents & POLLIN) {
       int fd = accept(s->ctl_fd, NULL, NULL);
@@ -513,11 +558,12 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < MAX_GUESTS; i++) {
       struct guest *g = &s->g[i];
+      if (g->fd >= 0 && (s->pfd[base + 2 + i].revents & POLLOUT)) flush_guest(g);
       if (g->fd < 0 || !(s->pfd[base + 2 + i].revents & (POLLIN | POLLHUP))) continue;
       ssize_t n = read(g->fd, g->rbuf + g->rlen, sizeof(g->rbuf) - g->rlen);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (n <= 0) {
-        close(g->fd);
-        g->fd = -1;
+        drop_guest(g);
         continue;
       }
       g->rlen += (size_t)n;
@@ -525,11 +571,14 @@ int main(int argc, char **argv) {
         if (g->rlen < 4) break;
         size_t flen = (size_t)g->rbuf[0] << 24 | (size_t)g->rbuf[1] << 16 | (size_t)g->rbuf[2] << 8 | g->rbuf[3];
         if (flen > sizeof(g->rbuf) - 4) {
-          close(g->fd);
-          g->fd = -1;
+          drop_guest(g);
           break;
         }
         if (g->rlen < 4 + flen) break;
+        if (flen >= 14 && !(g->rbuf[4 + 6] & 1)) {
+          memcpy(g->mac, g->rbuf + 4 + 6, 6);
+          g->mac_known = true;
+        }
         uint64_t d = 0;
         enum rule_action a = rules_match(&s->rules, DIR_FROM_GUEST, g->rbuf + 4, flen, &d);
         if (a == RULE_DROP) {
@@ -589,6 +638,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < MAX_GUESTS; i++) {
     impair_destroy(&s->g[i].to_guest);
     impair_destroy(&s->g[i].from_guest);
+    free(s->g[i].obuf);
   }
   unlink(lan);
   unlink(ctl);
