@@ -13,8 +13,9 @@
  *
  * Control (one command per line, one reply line): impair link=N dir=to-guest|
  * from-guest|both TEXT ; rule TEXT ; rule clear ; dns add|cname|fault|delay|clear ... ;
- * counters [reset=1] ; stop. DNS: queries to 10.0.2.3:53 are answered here,
- * from a scripted zone (dnszone.c), never by slirp's proxy.
+ * counters [reset=1] ; stop. DNS: queries to 10.0.2.3:53 (UDP, and TCP
+ * through a slirp guestfwd) are answered here, from a scripted zone
+ * (dnszone.c), never by slirp's proxy.
  */
 #define _DEFAULT_SOURCE /* POSIX plus the BSD types pcap.h needs */
 #include <arpa/inet.h>
@@ -80,6 +81,11 @@ struct sim {
   uint64_t slirp_frames_in, slirp_frames_out;
   struct dnszone dns; /* answers queries to 10.0.2.3:53; slirp's proxy is off */
   uint64_t dns_answered;
+  /* DNS over TCP (a resolver's retry after TC): slirp hands us the stream of
+   * the guest's connection to 10.0.2.3:53; replies wait in tcpout until the
+   * main loop, because slirp must not be re-entered from its write callback. */
+  uint8_t tcpin[4096], tcpout[4096];
+  size_t tcpin_len, tcpout_len, tcpout_off;
 };
 
 static uint64_t now_ns(void) {
@@ -220,6 +226,46 @@ static int dns_intercept(struct sim *s, int gi, const uint8_t *f, size_t len) {
   /* through the guest's link, after the zone's delay */
   impair_push(&s->g[gi].to_guest, now_ns() + s->dns.delay_ns, out, 42 + alen);
   return 1;
+}
+
+/* Bytes the guest sent to 10.0.2.3:53 over TCP: 2-byte length, message. */
+static ssize_t dns_tcp_write(const void *buf, size_t len, void *opaque) {
+  struct sim *s = opaque;
+  if (len > sizeof(s->tcpin) - s->tcpin_len) s->tcpin_len = 0; /* garbage: start over */
+  if (len > sizeof(s->tcpin)) return (ssize_t)len;
+  memcpy(s->tcpin + s->tcpin_len, buf, len);
+  s->tcpin_len += len;
+  while (s->tcpin_len >= 2) {
+    size_t mlen = (size_t)(s->tcpin[0] << 8 | s->tcpin[1]);
+    if (s->tcpin_len < 2 + mlen) break;
+    bool wrong = false;
+    size_t room = sizeof(s->tcpout) - s->tcpout_len;
+    if (room > 2) {
+      size_t alen = dnszone_answer(&s->dns, s->tcpin + 2, mlen, s->tcpout + s->tcpout_len + 2, room - 2, true,
+                                   &wrong);
+      if (alen) {
+        s->tcpout[s->tcpout_len] = (uint8_t)(alen >> 8), s->tcpout[s->tcpout_len + 1] = (uint8_t)alen;
+        s->tcpout_len += 2 + alen;
+        s->dns_answered++;
+      }
+    }
+    memmove(s->tcpin, s->tcpin + 2 + mlen, s->tcpin_len - 2 - mlen);
+    s->tcpin_len -= 2 + mlen;
+  }
+  return (ssize_t)len;
+}
+
+static void dns_tcp_flush(struct sim *s) {
+  if (s->tcpout_off >= s->tcpout_len) return;
+  struct in_addr a;
+  inet_pton(AF_INET, "10.0.2.3", &a);
+  size_t can = slirp_socket_can_recv(s->slirp, a, 53);
+  size_t n = s->tcpout_len - s->tcpout_off;
+  if (n > can) n = can;
+  if (!n) return;
+  slirp_socket_recv(s->slirp, a, 53, s->tcpout + s->tcpout_off, (int)n);
+  s->tcpout_off += n;
+  if (s->tcpout_off == s->tcpout_len) s->tcpout_off = s->tcpout_len = 0;
 }
 
 static ssize_t slirp_send(const void *buf, size_t len, void *opaque) {
@@ -460,7 +506,10 @@ int main(int argc, char **argv) {
   inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
   inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
   inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
-  inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+  /* slirp's own name server address is moved off 10.0.2.3 (its proxy is off
+   * and, restricted, it advertises no DNS in DHCP): libslirp refuses a guestfwd
+   * on its name server address, and 10.0.2.3:53/tcp is ours. */
+  inet_pton(AF_INET, "10.0.2.254", &cfg.vnameserver);
   cfg.if_mtu = cfg.if_mru = 1500;
   cfg.disable_host_loopback = true;
   cfg.disable_dns = true; /* never the machine's resolver */
@@ -487,6 +536,12 @@ int main(int argc, char **argv) {
       fprintf(stderr, "netsim: guestfwd %d failed\n", gfw[i].gp);
       return 2;
     }
+  }
+  struct in_addr dnsaddr;
+  inet_pton(AF_INET, "10.0.2.3", &dnsaddr);
+  if (slirp_add_guestfwd(s->slirp, dns_tcp_write, s, &dnsaddr, 53) < 0) {
+    fprintf(stderr, "netsim: DNS over TCP on 10.0.2.3:53 failed\n");
+    return 2;
   }
   for (int i = 0; i < nhfw; i++)
     if (slirp_add_hostfwd(s->slirp, 0, lo, hfw[i].hp, guest, hfw[i].gp) < 0) {
@@ -527,6 +582,7 @@ int main(int argc, char **argv) {
     int rc = poll(s->pfd, (nfds_t)s->npfd, (int)timeout);
     slirp_pollfds_poll(s->slirp, rc < 0, get_revents, s);
     if (rc < 0 && errno == EINTR) break; /* SIGTERM */
+    dns_tcp_flush(s);
     now = now_ns();
     now_ms = (int64_t)(now / 1000000);
     for (int i = 0; i < MAX_TIMERS; i++)
@@ -624,6 +680,7 @@ int main(int argc, char **argv) {
         impair_free(f);
       }
     }
+    dns_tcp_flush(s); /* replies to queries that arrived in this round */
     /* Flush the capture now and then, not per wake-up (a syscall each). */
     static uint64_t last_flush;
     if (s->dump && now - last_flush > 100000000ull) {

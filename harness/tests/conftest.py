@@ -24,6 +24,18 @@ def built():
     return True
 
 
-def qemu_processes():
-    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True).stdout
-    return [l for l in out.split() if l]
+def qemu_processes(under):
+    """QEMU processes whose command line names a path under `under` (this
+    test's run): other runs on the machine are not this test's business."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and any(str(under).encode() in a for a in argv):
+            found.append(pid)
+    return found

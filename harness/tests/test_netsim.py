@@ -68,13 +68,14 @@ def test_ovmf_through_netsim_with_faults(built, tmp_path):
     syns = subprocess.run(["tcpdump", "-nr", str(pcap), "tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0"],
                           capture_output=True, text=True).stdout.splitlines()
     assert len(syns) >= 3  # the retransmitted SYN is in the capture, then the second connection
-    assert not qemu_processes()
+    assert not qemu_processes(out)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), reason="no OVMF")
 def test_link_flap_and_dhcp_faults_on_ovmf(built, tmp_path):
     out = tmp_path / "run"
-    r = fwnet("run", "netsim-link-flap", "netsim-dhcp-absent", "netsim-reorder-dup", "netsim-two-guests", "--net", "netsim",
+    r = fwnet("run", "netsim-link-flap", "netsim-dhcp-absent", "netsim-reorder-dup", "netsim-two-guests",
+              "netsim-dns-builtin-truncated", "--net", "netsim",
               "--no-build", "--out", str(out), timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     counters = json.load(open(out / "results.json"))["backends"][0]["extra"]["netsim_counters"]
@@ -82,6 +83,11 @@ def test_link_flap_and_dhcp_faults_on_ovmf(built, tmp_path):
     assert int(down.split("g0.to=")[1].split("dropped:")[1].split(",")[0]) > 0  # the flap dropped frames
     rd = counters["netsim-reorder-dup"].split("g0.to=")[1]
     assert int(rd.split("reordered:")[1].split(",")[0]) > 0 and int(rd.split("dup:")[1].split(",")[0]) > 0
+    # a truncated UDP answer, then the resolver's retry over TCP, answered by netsim
+    dns_tcp = subprocess.run(["tcpdump", "-nr", str(out / "ovmf" / "netsim.pcap"), "tcp port 53 and tcp[13] & 8 != 0"],
+                             capture_output=True, text=True).stdout.splitlines()
+    assert any("10.0.2.3.53 >" in l for l in dns_tcp), dns_tcp  # the answer came back over TCP
+    assert not qemu_processes(out)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), reason="no OVMF")
@@ -106,7 +112,7 @@ def test_tap_network(built, tmp_path):
     assert v["udp-echo"]["verdict"] == "pass"
     assert v["net-dhcp"]["verdict"] == "skip" and "DHCP" in v["net-dhcp"]["why"]
     assert os.path.getsize(out / "ovmf" / "tap.pcap") > 1000
-    assert not qemu_processes()
+    assert not qemu_processes(out)
 
 
 def _frame_io(lan):

@@ -28,7 +28,7 @@ def test_core_scenarios_on_ovmf(built, tmp_path):
     with open(pcap, "rb") as f:
         assert f.read(4) in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")  # a pcap file
     assert os.path.getsize(pcap) > 10000
-    assert not qemu_processes()
+    assert not qemu_processes(out)
 
 
 def test_missing_firmware_is_a_clear_error(built, tmp_path):
@@ -36,7 +36,7 @@ def test_missing_firmware_is_a_clear_error(built, tmp_path):
               "--out", str(tmp_path / "o"))
     assert r.returncode == 1
     assert "firmware '/nonexistent/OVMF_CODE.fd' not found" in r.stdout
-    assert not qemu_processes()
+    assert not qemu_processes(tmp_path)
 
 
 def test_guest_that_never_answers(built, tmp_path):
@@ -51,7 +51,7 @@ def test_guest_that_never_answers(built, tmp_path):
     assert "guest gave no reply within 8 s" in r.stdout
     d = out / "ovmf"
     assert (d / "qemu.log").exists() and (d / "qemu.cmdline").exists()  # artifacts kept
-    assert not qemu_processes()
+    assert not qemu_processes(out)
 
 
 def test_interrupted_run_leaves_nothing_running(built, tmp_path):
@@ -63,12 +63,12 @@ def test_interrupted_run_leaves_nothing_running(built, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not qemu_processes():
+    while time.monotonic() < deadline and not qemu_processes(out):
         time.sleep(0.2)
-    assert qemu_processes(), "QEMU never started"
+    assert qemu_processes(out), "QEMU never started"
     time.sleep(2)
     p.send_signal(signal.SIGTERM)  # as CI cancels a job
     text, _ = p.communicate(timeout=30)
     assert p.returncode == 130 and "interrupted" in text
-    assert not qemu_processes()
+    assert not qemu_processes(out)
     assert (out / "ovmf" / "qemu.log").exists() and (out / "ovmf" / "serial.log").exists()
