@@ -47,6 +47,19 @@ def test_listed_deviation_only_with_its_value():
     assert v == "fail"
 
 
+def test_absent_field_deviation():
+    # DnsDxe gives no addresses at all: matched only by a deviation saying "absent"
+    sc = scenario.Scenario(os.path.join(ROOT, "scenarios", "netsim-dns-truncated.toml"))
+    gone = [{"status": "err", "ret": -3, "errno": "0"}]
+    problems, used = runner.check_expectations(sc, "ovmf", fake_results(sc, gone), "netsim")
+    assert not problems and len(used) == 2
+    wrong = [{"status": "err", "ret": -3, "errno": "0", "addrs": "10.0.2.100"}]  # some, not none
+    problems, _ = runner.check_expectations(sc, "ovmf", fake_results(sc, wrong), "netsim")
+    assert any("addrs: expected 10.0.2.100,10.0.2.101,10.0.2.102, got 10.0.2.100" in p for p in problems)
+    problems, _ = runner.check_expectations(sc, "fakes", fake_results(sc, gone))  # ovmf's only
+    assert len(problems) == 2
+
+
 def test_normalise_names_descriptors():
     sc = scenario.Scenario(os.path.join(ROOT, "scenarios", "tcp-poll-in-out.toml"))
     step = sc.steps[3]
