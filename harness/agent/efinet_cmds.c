@@ -30,6 +30,7 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
   cfg.rx_tokens = (unsigned)agent_arg_int(args, "rx_tokens", 0);
   cfg.tx_tokens = (unsigned)agent_arg_int(args, "tx_tokens", 0);
   cfg.close_timeout_ms = (unsigned)agent_arg_int(args, "close_timeout_ms", 0);
+  cfg.poll_spin_us = (unsigned)agent_arg_int(args, "spin_us", 0); /* 0: the library's default */
   cfg.use_builtin_resolver = (int)agent_arg_int(args, "builtin_resolver", 0);
   if (agent_arg(args, "quirks", v, sizeof(v)) && v[0] && !same(v, "-")) {
     struct fwq_set set;
