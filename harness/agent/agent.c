@@ -255,7 +255,7 @@ int agent_execute(struct agent_env *env, const char *line) {
   }
   op[i] = 0;
   const char *args = line + i;
-  char out[LINE] = "", fields[LINE] = "";
+  char out[LINE] = "", fields[LINE] = "", fdsarg[256];
   long long ret = 0;
   int err = 0;
   bool known = true, quit = false;
@@ -321,6 +321,37 @@ int agent_execute(struct agent_env *env, const char *line) {
         agent_kv_int(fields, sizeof(fields), "fromport", efisock_ntohs(from.sin_port));
       }
     }
+  } else if (streq(op, "bulkrecv") && agent_arg(args, "fds", fdsarg, sizeof(fdsarg))) {
+    /* several connections at once: select() over fds=, each read until
+     * bytes= or EOF; ret is the total over all of them */
+    long long want = agent_arg_int(args, "bytes", 0), total = 0;
+    static long long got[EFISOCK_FD_SETSIZE];
+    for (int f = 0; f < EFISOCK_FD_SETSIZE; f++) got[f] = 0;
+    efisock_fd_set live;
+    int maxfd = parse_fdlist(args, "fds", &live), nlive = 0, failed = 0;
+    for (int f = 0; f <= maxfd; f++) nlive += EFISOCK_FD_ISSET(f, &live) ? 1 : 0;
+    while (nlive > 0 && !failed) {
+      efisock_fd_set rs = live, ws, es;
+      EFISOCK_FD_ZERO(&ws);
+      EFISOCK_FD_ZERO(&es);
+      if (o->select(n, maxfd + 1, &rs, &ws, &es, 10000) <= 0) {
+        failed = 1;
+        break;
+      }
+      for (int f = 0; f <= maxfd; f++) {
+        if (!EFISOCK_FD_ISSET(f, &rs)) continue;
+        long long left = want - got[f];
+        size_t chunk = (size_t)(left < (long long)MAXBUF ? left : (long long)MAXBUF);
+        intptr_t r = o->recvfrom(n, f, iobuf, chunk, 0, NULL);
+        if (r > 0) got[f] += r, total += r;
+        if (r < 0) failed = 1;
+        if (r <= 0 || got[f] >= want) {
+          EFISOCK_FD_CLR(f, &live);
+          nlive--;
+        }
+      }
+    }
+    ret = failed && total == 0 ? -1 : total;
   } else if (streq(op, "bulkrecv")) {
     /* receive up to bytes= or EOF; report total, CRC, elapsed */
     long long want = agent_arg_int(args, "bytes", 0), total = 0;
