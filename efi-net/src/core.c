@@ -37,13 +37,23 @@ int en_fail(struct efinet *net, int err) {
 /* ---- default protocol source: the boot services' handle database ---- */
 
 static EFI_STATUS bs_locate(void *self, EFI_GUID *proto, UINTN *count, EFI_HANDLE **handles) {
-  struct efinet *net = self;
-  return net->bs->LocateHandleBuffer(ByProtocol, proto, NULL, count, handles);
+  struct efinet_bs_source *s = self;
+  return s->bs->LocateHandleBuffer(ByProtocol, proto, NULL, count, handles);
 }
 
 static EFI_STATUS bs_get(void *self, EFI_HANDLE h, EFI_GUID *proto, void **iface) {
-  struct efinet *net = self;
-  return net->bs->OpenProtocol(h, proto, iface, net->image, NULL, EFI_OPEN_PROTOCOL_GET_PROTOCOL);
+  struct efinet_bs_source *s = self;
+  return s->bs->OpenProtocol(h, proto, iface, s->image, NULL, EFI_OPEN_PROTOCOL_GET_PROTOCOL);
+}
+
+const struct efinet_fwsource *efinet_bs_source_init(struct efinet_bs_source *s, EFI_BOOT_SERVICES *bs,
+                                                    EFI_HANDLE image) {
+  s->bs = bs;
+  s->image = image;
+  s->src.locate = bs_locate;
+  s->src.get = bs_get;
+  s->src.self = s;
+  return &s->src;
 }
 
 /* ---- tokens ---- */
@@ -352,13 +362,7 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   net->bs = bs;
   net->image = cfg->image;
   net->cfg = *cfg;
-  if (cfg->source) {
-    net->src = *cfg->source;
-  } else {
-    net->src.locate = bs_locate;
-    net->src.get = bs_get;
-    net->src.self = net;
-  }
+  net->src = cfg->source ? *cfg->source : *efinet_bs_source_init(&net->bs_src, bs, cfg->image);
   struct efinet_config *c = &net->cfg;
   if (!c->poll_spin_us) c->poll_spin_us = 200;
   if (!c->rx_tokens) c->rx_tokens = 4;

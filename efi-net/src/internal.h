@@ -168,6 +168,7 @@ struct efinet {
   EFI_SYSTEM_TABLE *st;
   EFI_BOOT_SERVICES *bs;
   struct efinet_fwsource src;
+  struct efinet_bs_source bs_src; /* src's state when no source was given */
   struct efinet_config cfg;
   int err; /* errno of the last failed call */
   int h_err;

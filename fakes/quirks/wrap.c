@@ -91,6 +91,7 @@ struct fwq {
   EFI_HANDLE image;
   struct fwq_set set;
   struct efinet_fwsource under, src;
+  struct efinet_bs_source bs_src; /* under's state when none was given */
   struct fwq_child *children;
   struct fwq_sbw *sbs;
   struct fwq_cfg2w *cfgs;
@@ -866,16 +867,6 @@ static EFI_STATUS src_get(void *self, EFI_HANDLE h, EFI_GUID *g, void **iface) {
   return EFI_SUCCESS;
 }
 
-/* The boot services as the default underlying source. */
-static EFI_STATUS bs_locate(void *self, EFI_GUID *g, UINTN *n, EFI_HANDLE **hs) {
-  struct fwq *q = self;
-  return q->bs->LocateHandleBuffer(ByProtocol, g, NULL, n, hs);
-}
-static EFI_STATUS bs_get(void *self, EFI_HANDLE h, EFI_GUID *g, void **iface) {
-  struct fwq *q = self;
-  return q->bs->OpenProtocol(h, g, iface, q->image, NULL, EFI_OPEN_PROTOCOL_GET_PROTOCOL);
-}
-
 int fwq_open(struct fwq **out, EFI_SYSTEM_TABLE *st, EFI_HANDLE image, const struct fwq_set *set,
              const struct efinet_fwsource *under) {
   EFI_BOOT_SERVICES *bs = st->BootServices;
@@ -885,13 +876,8 @@ int fwq_open(struct fwq **out, EFI_SYSTEM_TABLE *st, EFI_HANDLE image, const str
   q->bs = bs;
   q->image = image;
   q->set = *set;
-  if (under) {
-    q->under = *under;
-  } else {
-    q->under.locate = bs_locate;
-    q->under.get = bs_get;
-    q->under.self = q;
-  }
+  /* by default over the boot services, as efi-net itself would be */
+  q->under = under ? *under : *efinet_bs_source_init(&q->bs_src, bs, image);
   q->src.locate = src_locate;
   q->src.get = src_get;
   q->src.self = q;

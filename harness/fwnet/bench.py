@@ -92,13 +92,26 @@ class Bench:
         return {"bytes": r["ret"], "us": int(r["us"]), "polls": int(r["polls"]),
                 "completions": int(r["completions"])}
 
-    def _efinet(self, direction, policy, nbytes, select=False):
-        self._ask("open policy=%s" % policy, 60)
+    def _open(self, policy, spin_us=0):
+        """A fresh efi-net stack under policy, statically addressed."""
+        self._ask("open policy=%s" % policy + (" spin_us=%d" % spin_us if spin_us else ""), 60)
         self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
-        peer = ("src" if nbytes == self.size else "small") if direction == "rx" else "sink"
+
+    def _connect(self, peer):
         a, port = self.addrs[peer]
         fd = self._ask("socket type=stream")["ret"]
         self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+        return fd
+
+    @staticmethod
+    def _counted(r, s0, s1):
+        return {"bytes": r["ret"], "us": int(r["us"]),
+                "polls": int(s1["polls"]) - int(s0["polls"]),
+                "completions": int(s1["completions"]) - int(s0["completions"])}
+
+    def _efinet(self, direction, policy, nbytes, select=False):
+        self._open(policy)
+        fd = self._connect(("src" if nbytes == self.size else "small") if direction == "rx" else "sink")
         s0 = self._ask("stats")
         if direction == "rx":
             r = self._ask("bulkrecv fd=%d bytes=%d select=%d" % (fd, nbytes, int(select)))
@@ -112,36 +125,23 @@ class Bench:
                 raise BenchError("sink answered %s" % eof)
         s1 = self._ask("stats")
         self._ask("close fd=%d" % fd)
-        return {"bytes": r["ret"], "us": int(r["us"]),
-                "polls": int(s1["polls"]) - int(s0["polls"]),
-                "completions": int(s1["completions"]) - int(s0["completions"])}
+        return self._counted(r, s0, s1)
 
     def _efinet_multi(self, policy, nconn):
         """nconn connections received at once by one select() loop, each
         carrying size/nconn bytes: the same total as one bulk transfer."""
-        self._ask("open policy=%s" % policy, 60)
-        self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
-        a, port = self.addrs["quarter"]
-        fds = []
-        for _ in range(nconn):
-            fd = self._ask("socket type=stream")["ret"]
-            self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
-            fds.append(fd)
+        self._open(policy)
+        fds = [self._connect("quarter") for _ in range(nconn)]
         s0 = self._ask("stats")
         r = self._ask("bulkrecv fds=%s bytes=%d" % (",".join(map(str, fds)), self.size // nconn))
         s1 = self._ask("stats")
         for fd in fds:
             self._ask("close fd=%d" % fd)
-        return {"bytes": r["ret"], "us": int(r["us"]),
-                "polls": int(s1["polls"]) - int(s0["polls"]),
-                "completions": int(s1["completions"]) - int(s0["completions"])}
+        return self._counted(r, s0, s1)
 
     def _idle(self, policy, secs):
-        self._ask("open policy=%s" % policy, 60)
-        self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
-        a, port = self.addrs["idle"]
-        fd = self._ask("socket type=stream")["ret"]
-        self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+        self._open(policy)
+        fd = self._connect("idle")
         pid = self.be.q.proc.pid
         c0, t0 = qemu_cpu_s(pid), time.monotonic()
         r = self._ask("select r=%d timeout_ms=%d" % (fd, secs * 1000))
@@ -154,11 +154,8 @@ class Bench:
     def _latency(self, policy, count, size=64, spin_us=0):
         """Request/response: count round trips of size bytes to an echo peer
         with TCP_NODELAY; latency per round trip and Polls per round trip."""
-        self._ask("open policy=%s spin_us=%d" % (policy, spin_us), 60)
-        self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
-        a, port = self.addrs["echo"]
-        fd = self._ask("socket type=stream")["ret"]
-        self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+        self._open(policy, spin_us)
+        fd = self._connect("echo")
         self._ask("setsockopt fd=%d opt=nodelay val=1" % fd)
         s0 = self._ask("stats")
         r = self._ask("rr fd=%d count=%d size=%d" % (fd, count, size))

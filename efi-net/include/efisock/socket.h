@@ -201,6 +201,17 @@ struct efinet_fwsource {
   void *self;
 };
 
+/* The default source: the boot services' handle database, interfaces opened
+ * GET_PROTOCOL on behalf of image. Also what a wrapping source (the quirk
+ * layer) sits on when it is not given another. Returns &s->src. */
+struct efinet_bs_source {
+  struct efinet_fwsource src;
+  EFI_BOOT_SERVICES *bs;
+  EFI_HANDLE image;
+};
+const struct efinet_fwsource *efinet_bs_source_init(struct efinet_bs_source *s, EFI_BOOT_SERVICES *bs,
+                                                    EFI_HANDLE image);
+
 enum efinet_poll_policy {
   EFINET_POLL_ADAPTIVE = 0, /* Poll while it makes progress, then sleep on events */
   EFINET_POLL_ALWAYS,       /* Poll on every wait iteration, never sleep (BITS-like) */
