@@ -373,22 +373,6 @@ int efisock_getaddrinfo(efinet_t *net, const char *node, const char *service,
   return 0;
 }
 
-const char *efisock_gai_strerror(int err) {
-  switch (err) {
-  case 0: return "Success";
-  case EFISOCK_EAI_BADFLAGS: return "Bad value for ai_flags";
-  case EFISOCK_EAI_NONAME: return "Name or service not known";
-  case EFISOCK_EAI_AGAIN: return "Temporary failure in name resolution";
-  case EFISOCK_EAI_FAIL: return "Non-recoverable failure in name resolution";
-  case EFISOCK_EAI_FAMILY: return "ai_family not supported";
-  case EFISOCK_EAI_SOCKTYPE: return "ai_socktype not supported";
-  case EFISOCK_EAI_SERVICE: return "Servname not supported for ai_socktype";
-  case EFISOCK_EAI_MEMORY: return "Memory allocation failure";
-  case EFISOCK_EAI_SYSTEM: return "System error";
-  case EFISOCK_EAI_OVERFLOW: return "Argument buffer overflow";
-  default: return "Unknown error";
-  }
-}
 
 /* ---- gethostbyname / getnameinfo ---- */
 

@@ -644,3 +644,29 @@ int agent_execute(struct agent_env *env, const char *line) {
   env->write_line(env, out);
   return quit ? 1 : 0;
 }
+
+/* Serial framing for the guest backends (EFI, rump): "@@F <line> <crc> F@@"
+ * where crc is CRC-32 (IEEE) of line in hex; firmware output around it is
+ * ignored by the harness. Returns the framed length (truncated to cap). */
+static uint32_t frame_crc32(const char *s) {
+  uint32_t c = ~0u;
+  while (*s) {
+    c ^= (uint8_t)*s++;
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+size_t agent_frame(const char *line, char *out, size_t cap) {
+  size_t n = 0;
+  const char *parts[3] = {"\r\n@@F ", line, " "};
+  for (int i = 0; i < 3; i++)
+    for (const char *p = parts[i]; *p && n + 1 < cap; p++) out[n++] = *p;
+  uint32_t c = frame_crc32(line);
+  for (int i = 7; i >= 0 && n + 8 < cap; i--) out[n + (size_t)i] = "0123456789abcdef"[(c >> (4 * (7 - i))) & 15];
+  if (n + 8 < cap) n += 8;
+  for (const char *p = " F@@\r\n"; *p && n + 1 < cap; p++) out[n++] = *p;
+  out[n] = 0;
+  return n;
+}
+

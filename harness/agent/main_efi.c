@@ -43,15 +43,6 @@ static uint64_t tsc_clock(void *ctx) {
   return rdtsc() * 1000u / tsc_per_us;
 }
 
-static uint32_t crc32(const char *s) {
-  uint32_t c = ~0u;
-  while (*s) {
-    c ^= (uint8_t)*s++;
-    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
-
 static void put(const char *s) {
   CHAR16 buf[257];
   while (*s) {
@@ -64,15 +55,9 @@ static void put(const char *s) {
 
 static void write_frame(struct agent_env *env, const char *line) {
   (void)env;
-  char crc[9];
-  uint32_t c = crc32(line);
-  for (int i = 7; i >= 0; i--, c >>= 4) crc[i] = "0123456789abcdef"[c & 15];
-  crc[8] = 0;
-  put("\r\n@@F ");
-  put(line);
-  put(" ");
-  put(crc);
-  put(" F@@\r\n");
+  static char buf[4200];
+  agent_frame(line, buf, sizeof(buf));
+  put(buf);
 }
 
 static void vendor(char *out, size_t cap) {

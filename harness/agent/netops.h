@@ -64,5 +64,7 @@ void agent_kv(char *out, size_t cap, const char *key, const char *val);
 void agent_kv_int(char *out, size_t cap, const char *key, long long v);
 void agent_kv_ip(char *out, size_t cap, const char *key, uint32_t net_order);
 int agent_parse_ip(const char *s, uint32_t *net_order);
+/* The framed form of a reply line for a serial console (see agent.c). */
+size_t agent_frame(const char *line, char *out, size_t cap);
 
 #endif
