@@ -43,14 +43,17 @@ static int do_net(const char *args, char *out, size_t cap) {
     return 0;
   }
   uint32_t a = 0, m = 0, g = 0, d = 0;
-  if (!agent_arg(args, "addr", v, sizeof(v)) || !agent_parse_ip(v, &a) ||
-      !agent_arg(args, "mask", v, sizeof(v)) || !agent_parse_ip(v, &m)) {
+  if (!agent_arg(args, "addr", v, sizeof(v)) || agent_parse_ip(v, &a) ||
+      !agent_arg(args, "mask", v, sizeof(v)) || agent_parse_ip(v, &m)) {
     net_reply(out, cap, -1, "EINVAL");
     return 0;
   }
-  if (agent_arg(args, "gw", v, sizeof(v))) agent_parse_ip(v, &g);
+  if (agent_arg(args, "gw", v, sizeof(v)) && agent_parse_ip(v, &g)) {
+    net_reply(out, cap, -1, "EINVAL");
+    return 0;
+  }
   rumpnet_static(a, m, g);
-  if (agent_arg(args, "dns", v, sizeof(v)) && agent_parse_ip(v, &d)) rumpnet_dns(d);
+  if (agent_arg(args, "dns", v, sizeof(v)) && !agent_parse_ip(v, &d)) rumpnet_dns(d);
   net_reply(out, cap, 0, "0");
   return 0;
 }

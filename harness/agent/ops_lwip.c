@@ -99,8 +99,29 @@ static intptr_t l_sendto(struct agent_net *n, int fd, const void *b, size_t len,
   return R(lwip_sendto(fd, b, len, flags_to_lwip(flags), to ? (struct sockaddr *)&l : NULL,
                        to ? sizeof(l) : 0));
 }
+/* lwIP 2.1.3 accepts MSG_WAITALL but does not implement it (sockets.h:
+ * "Unimplemented"): for stream sockets the agent loops as Linux's kernel
+ * does, until len bytes, end of stream or an error. */
+static long recv_waitall(int fd, char *b, size_t len, int flags) {
+  size_t got = 0;
+  while (got < len) {
+    long r = lwip_recv(fd, b + got, len - got, flags);
+    if (r < 0) return got ? (long)got : r;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (long)got;
+}
+
 static intptr_t l_recvfrom(struct agent_net *n, int fd, void *b, size_t len, int flags,
                            struct efisock_sockaddr_in *from) {
+  int type = 0;
+  socklen_t tl = sizeof(type);
+  if ((flags & EFISOCK_MSG_WAITALL) && !(flags & EFISOCK_MSG_PEEK) &&
+      !lwip_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) && type == SOCK_STREAM) {
+    if (from) memset(from, 0, sizeof(*from));
+    return R(recv_waitall(fd, b, len, flags_to_lwip(flags & ~EFISOCK_MSG_WAITALL)));
+  }
   struct sockaddr_in l;
   socklen_t sl = sizeof(l);
   memset(&l, 0, sizeof(l));

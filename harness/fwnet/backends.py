@@ -4,6 +4,8 @@
   fakes  the agent over efi-net on the host fake firmware (virtual time)
   ovmf   the agent as an EFI application on OVMF in QEMU, peers on loopback
          reached through slirp's guestfwd (restrict=on)
+  rump   the agent in the bare-metal rump-hw image (lwIP) booted with
+         -kernel, peers as for ovmf; or any multiboot image (--image)
 
 Each backend: start(scenarios, run_dir), begin(scenario) -> peer addresses,
 execute(line, timeout) -> reply dict, peer_action(...), end(...), stop().
@@ -17,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from . import build, peers, qemu
+from . import build, peers, qemu, rump
 
 GUEST_STATIC = "mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2 dns=10.0.2.3"
 
@@ -89,6 +91,21 @@ class LineProcess:
         self.log.close()
 
 
+def start_peer(spec, run_dir, opts, backend, bind=peers.LOOPBACK):
+    """A host peer, or an image peer (kind rump-http) forwarded to 127.0.0.1."""
+    if spec.kind.startswith("rump-"):
+        if not getattr(backend, "image_accel", None):
+            backend.image_accel = rump.accel_for(opts)
+        try:
+            rp = rump.RumpPeer(spec, run_dir, opts, backend.image_accel[0]).start()
+        except (qemu.QemuError, build.BuildError) as e:
+            raise BackendError("peer %s: %s" % (spec.name, e))
+        backend.extra.setdefault("image_peers", []).append(
+            {"peer": spec.name, "ready_s": rp.ready_s, "accel": backend.image_accel[0]})
+        return rp
+    return peers.HostPeer(spec, bind).start()
+
+
 class Backend:
     name = "?"
     accel = None
@@ -119,9 +136,10 @@ class Backend:
 class LinuxBackend(Backend):
     name = "linux"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:udpecho", "peer:http", "peer:stall", "udp"}
+                "peer:connect", "peer:udpecho", "peer:http", "peer:stall", "udp", "peer:rump-http"}
 
     def start(self, scenarios, run_dir):
+        self.run_dir = run_dir
         agent = build.agent_path("fwnet-agent-linux")
         if not os.path.exists(agent):
             raise BackendError("linux agent not built: %s" % agent)
@@ -130,7 +148,9 @@ class LinuxBackend(Backend):
         self.facts = parse_reply(self._ask("hello", 10))
 
     def begin(self, sc):
-        self.peers = {n: peers.HostPeer(p).start() for n, p in sc.peers.items()}
+        self.peers = {}
+        for n, p in sc.peers.items():
+            self.peers[n] = start_peer(p, self.run_dir, self.opts, self)
         return {n: ("127.0.0.1", hp.port) for n, hp in self.peers.items()}
 
     def peer_action(self, sc, name, action):
@@ -259,9 +279,9 @@ class GuestConn:
         self.ser.sendall(line.encode() + b"\r")
         return self.frame(timeout)
 
-    def close(self):
+    def close(self, wedged=False):
         try:
-            if self.q.alive():
+            if self.q.alive() and not wedged:  # a wedged agent never answers quit
                 self.ask("quit", 20)
         except (BackendError, OSError):
             pass
@@ -273,11 +293,13 @@ class GuestConn:
 class OvmfBackend(Backend):
     name = "ovmf"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:http", "peer:stall", "quirks", "firmware"}
+                "peer:connect", "peer:http", "peer:stall", "quirks", "firmware", "peer:rump-http"}
 
     def __init__(self, opts):
         super().__init__(opts)
         self.net = getattr(opts, "net", "slirp")
+        if self.net == "tap":  # image peers are reached over loopback forwards
+            self.supports = self.supports - {"peer:rump-http"}
         if self.net == "netsim":
             self.supports = self.supports | {"netsim", "guests:2"}
         if self.net == "tap":
@@ -292,8 +314,8 @@ class OvmfBackend(Backend):
             missing.append("a DHCP server (none on the tap network)")
         return missing
 
-    def start(self, scenarios, run_dir):
-        self.run_dir = run_dir
+    def _target(self):
+        """What boots: OVMF and the agent's EFI application; the accelerator."""
         self.fw = qemu.pick_firmware(self.opts.firmware)
         self.accel, self.accel_why = qemu.detect_accel(os.path.join(build.ROOT, "build", "cache"),
                                                       self.fw, self.opts.accel)
@@ -301,6 +323,18 @@ class OvmfBackend(Backend):
             self.efi = build.efi_app("fwnet-agent")
         except build.BuildError as e:
             raise BackendError(str(e))
+
+    def _guest_cmdline(self, k, gd, sock, lan):
+        shutil.copy(self.fw["vars"], os.path.join(gd, "vars.fd"))  # fresh NVRAM each boot
+        disk = os.path.join(gd, "disk.img")
+        qemu.make_disk(self.efi, disk)
+        return qemu.make_cmdline(gd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
+                                 self.hostfwds, os.path.join(gd, "capture.pcap"), sock, lan_sock=lan,
+                                 tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k))
+
+    def start(self, scenarios, run_dir):
+        self.run_dir = run_dir
+        self._target()
         # Every peer of every scenario gets its guest port now: slirp's
         # forwards are fixed when QEMU starts.
         self.hostpeers, self.fwd = {}, {}
@@ -311,7 +345,7 @@ class OvmfBackend(Backend):
         bind = qemu.TAP_HOST if self.net == "tap" else peers.LOOPBACK
         for sc in scenarios:
             for n, p in sc.peers.items():
-                hp = peers.HostPeer(p, bind).start()
+                hp = start_peer(p, self.run_dir, self.opts, self, bind)
                 self.hostpeers[(sc.name, n)] = hp
                 if p.kind == "connect":
                     s = socket.socket()
@@ -350,15 +384,10 @@ class OvmfBackend(Backend):
         for k in range(self.nguests):
             gd = rd if k == 0 else os.path.join(rd, "guest%d" % (k + 1))
             os.makedirs(gd, exist_ok=True)
-            shutil.copy(self.fw["vars"], os.path.join(gd, "vars.fd"))  # fresh NVRAM each boot
-            disk = os.path.join(gd, "disk.img")
-            qemu.make_disk(self.efi, disk)
             sock = os.path.join(gd, "serial.sock")
             if os.path.exists(sock):
                 os.unlink(sock)
-            cmd = qemu.make_cmdline(gd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
-                                    self.hostfwds, os.path.join(gd, "capture.pcap"), sock, lan_sock=lan,
-                                    tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k))
+            cmd = self._guest_cmdline(k, gd, sock, lan)
             q = qemu.Qemu(cmd, gd)
             if k == 0:
                 self.q = q
@@ -525,7 +554,7 @@ class OvmfBackend(Backend):
     def stop(self):
         try:
             for g in getattr(self, "guests", []):
-                g.close()
+                g.close(getattr(self, "wedged", False))
         finally:
             if getattr(self, "netsim", None):
                 try:
@@ -539,4 +568,39 @@ class OvmfBackend(Backend):
                 self._tap_down()
 
 
-BACKENDS = {"linux": LinuxBackend, "fakes": FakesBackend, "ovmf": OvmfBackend}
+class RumpBackend(OvmfBackend):
+    """The agent in the rump-hw image (lwIP sockets), booted with -kernel; or
+    any multiboot image that speaks the agent protocol on COM1 (--image,
+    --append). Networks and peers as for ovmf."""
+    name = "rump"
+    supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
+                "peer:connect", "peer:http", "peer:stall", "peer:rump-http"}
+
+    def unsupported(self, sc):
+        missing = super().unsupported(sc)
+        if getattr(sc, "guests", 1) > 1:
+            missing.append("one guest (several image guests on a LAN are not wired)")
+        return missing
+
+    def _target(self):
+        self.accel, self.accel_why = rump.accel_for(self.opts)
+        try:
+            self.image, self.append = rump.image_and_append(self.opts, "agent")
+        except (build.BuildError, qemu.QemuError) as e:
+            raise BackendError(str(e))
+        if self.net == "tap" and not getattr(self.opts, "append", None):
+            self.append = "net=static ip=%s/24 gw=%s dns=%s svc=agent" % (qemu.TAP_GUEST, qemu.TAP_HOST,
+                                                                         qemu.TAP_HOST)
+        self.extra["image"] = self.image
+        self.extra["append"] = self.append
+
+    def _guest_cmdline(self, k, gd, sock, lan):
+        try:
+            return qemu.make_kernel_cmdline(self.image, self.append, self.accel, self.opts.nic, self.guestfwds,
+                                            self.hostfwds, os.path.join(gd, "capture.pcap"), sock, lan_sock=lan,
+                                            tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k))
+        except qemu.QemuError as e:
+            raise BackendError(str(e))
+
+
+BACKENDS = {"linux": LinuxBackend, "fakes": FakesBackend, "ovmf": OvmfBackend, "rump": RumpBackend}

@@ -68,3 +68,12 @@ def efi_app(name="fwnet-agent"):
     if not os.path.exists(path):
         raise BuildError("EFI application %s not built (run: ./fwnet build)" % path)
     return path
+
+
+def rump_image():
+    """The bare-metal image (rump-hw/), built in the release tree."""
+    path = os.path.join(tree_dir("release"), "rump-hw", "fwnet-rump.elf")
+    if not os.path.exists(path):
+        raise BuildError("rump-hw image %s not built (run: ./fwnet build; lwIP's source comes "
+                         "from ci/install-deps.sh)" % path)
+    return path

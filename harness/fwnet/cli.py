@@ -39,8 +39,9 @@ def cmd_test(args):
 def _run_backend(name, scens, opts, run_dir, log):
     os.makedirs(run_dir, exist_ok=True)
     be = backends.BACKENDS[name](opts)
-    res = {"backend": name, "nic": opts.nic if name == "ovmf" else None,
-           "net": (opts.net + (" seed=%d" % opts.seed if opts.net == "netsim" else "")) if name == "ovmf" else None,
+    qemu_backend = name in ("ovmf", "rump")
+    res = {"backend": name, "nic": opts.nic if qemu_backend else None,
+           "net": (opts.net + (" seed=%d" % opts.seed if opts.net == "netsim" else "")) if qemu_backend else None,
            "isolation": opts.isolation, "quirks": opts.quirks or None, "scenarios": [],
            "run_dir": run_dir}
     runnable = []
@@ -53,7 +54,7 @@ def _run_backend(name, scens, opts, run_dir, log):
             runnable.append(sc)
     if not runnable:
         return res
-    log("[%s] starting%s" % (name, " QEMU with OVMF" if name == "ovmf" else ""))
+    log("[%s] starting%s" % (name, {"ovmf": " QEMU with OVMF", "rump": " QEMU with a multiboot image"}.get(name, "")))
     t0 = time.monotonic()
     try:
         be.start(runnable, run_dir)
@@ -68,6 +69,12 @@ def _run_backend(name, scens, opts, run_dir, log):
         res["accel_why"] = be.accel_why
         res["boot_s"] = be.extra.get("boot_s")
         log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, be.fw["name"], time.monotonic() - t0,
+                                                          be.accel, be.accel_why))
+    if name == "rump":
+        res["image"] = be.image
+        res["accel_why"] = be.accel_why
+        res["boot_s"] = be.extra.get("boot_s")
+        log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, os.path.basename(be.image), time.monotonic() - t0,
                                                           be.accel, be.accel_why))
     res["facts"] = be.facts
     for i, sc in enumerate(runnable):
@@ -95,13 +102,13 @@ def _run_backend(name, scens, opts, run_dir, log):
                 case.update(verdict="fail", problems=["no golden result (fwnet golden --update)"])
             else:
                 v, problems, used = runner.compare(sc, name, results, golden,
-                                                   opts.net if name == "ovmf" else None)
+                                                   opts.net if qemu_backend else None)
                 case.update(verdict=v, problems=problems, deviations=used)
         res["scenarios"].append(case)
         log("[%s] %-28s %s%s" % (name, sc.name, case["verdict"].upper(),
                                  (": " + (case.get("error") or case["problems"][0])) if case["verdict"] in ("fail", "error") else ""))
-        if err and name == "ovmf" and i + 1 < len(runnable):
-            log("[%s] restarting QEMU after: %s" % (name, err))
+        if (err or getattr(be, "wedged", False)) and qemu_backend and i + 1 < len(runnable):
+            log("[%s] restarting QEMU after: %s" % (name, err or "a listed hang"))
             _stop(be)
             be = backends.BACKENDS[name](opts)
             try:
@@ -300,6 +307,10 @@ def main(argv=None):
         r.add_argument("--backend", action="append", choices=sorted(backends.BACKENDS))
         r.add_argument("--firmware", help="firmware name (fwnet firmware) or path to a CODE file")
         r.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
+        r.add_argument("--image", help="a multiboot image for --backend rump and image peers "
+                                       "(default: rump-hw's fwnet-rump.elf)")
+        r.add_argument("--append", help="the image's command line (default: static 10.0.2.15/24 and "
+                                        "the services the role needs)")
         r.add_argument("--quirks", default="", help="quirk profile applied to every scenario")
         r.add_argument("--accel", choices=["kvm", "tcg"], help="force the accelerator")
         r.add_argument("--net", default="slirp", choices=["slirp", "netsim", "tap"],

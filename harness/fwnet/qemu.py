@@ -153,22 +153,26 @@ def forget_accel(cache_dir, why):
 TAP_DEV, TAP_HOST, TAP_GUEST = "fwtap0", "10.0.3.1", "10.0.3.15"
 
 
+def _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr=GUEST_ADDR):
+    relay = os.path.join(HERE, "relay.py")
+    if tap:  # a tap device in fwnet's own network namespace (the caller made both)
+        return ["tap", "id=n0", "ifname=" + TAP_DEV, "script=no", "downscript=no"]
+    if lan_sock:
+        return ["stream", "id=n0", "server=off", "addr.type=unix", "addr.path=" + lan_sock]
+    netdev = ["user", "id=n0", "restrict=on", "net=" + GUEST_NET, "dhcpstart=" + GUEST_ADDR]
+    for gp, hp in guestfwds:
+        netdev.append("guestfwd=tcp:%s:%d-cmd:/usr/bin/python3 %s 127.0.0.1 %d" % (PEER_ADDR, gp, relay, hp))
+    for hp, gp in hostfwds:
+        netdev.append("hostfwd=tcp:127.0.0.1:%d-%s:%d" % (hp, guest_addr, gp))
+    return netdev
+
+
 def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256,
                  lan_sock=None, tap=False, mac="52:54:00:12:34:56"):
     """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
     hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
     guest joins fwnet-netsim's LAN (which does the forwarding) instead."""
-    relay = os.path.join(HERE, "relay.py")
-    if tap:  # a tap device in fwnet's own network namespace (the caller made both)
-        netdev = ["tap", "id=n0", "ifname=" + TAP_DEV, "script=no", "downscript=no"]
-    elif lan_sock:
-        netdev = ["stream", "id=n0", "server=off", "addr.type=unix", "addr.path=" + lan_sock]
-    else:
-        netdev = ["user", "id=n0", "restrict=on", "net=" + GUEST_NET, "dhcpstart=" + GUEST_ADDR]
-        for gp, hp in guestfwds:
-            netdev.append("guestfwd=tcp:%s:%d-cmd:/usr/bin/python3 %s 127.0.0.1 %d" % (PEER_ADDR, gp, relay, hp))
-        for hp, gp in hostfwds:
-            netdev.append("hostfwd=tcp:127.0.0.1:%d-%s:%d" % (hp, GUEST_ADDR, gp))
+    netdev = _netdev(guestfwds, hostfwds, lan_sock, tap)
     if nic == "virtio":
         nicdev = "virtio-net-pci,netdev=n0,romfile=,mac=" + mac  # OVMF's own VirtioNetDxe
     elif nic == "e1000":
@@ -181,6 +185,32 @@ def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap,
            "-drive", "if=pflash,format=raw,unit=1,file=" + os.path.join(run_dir, "vars.fd"),
            "-drive", "if=none,id=disk0,format=raw,file=" + disk,
            "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
+           "-netdev", ",".join(netdev), "-device", nicdev,
+           "-object", "filter-dump,id=cap0,netdev=n0,file=" + pcap,
+           "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
+           "-serial", "chardev:ser0"]
+    check_cmdline(cmd)
+    return cmd
+
+
+def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=32,
+                        lan_sock=None, tap=False, mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR):
+    """A multiboot image booted with -kernel (fwnet-rump.elf, or any image a
+    user gives): the pc machine and its 8259s, legacy virtio (the image's
+    driver speaks the transitional interface), -cpu max for RDRAND. The
+    network rules are make_cmdline's."""
+    if not os.path.exists(kernel):
+        raise QemuError("multiboot image not found: %s" % kernel)
+    netdev = _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr)
+    if nic == "virtio":
+        nicdev = "virtio-net-pci,netdev=n0,romfile=,disable-modern=on,mac=" + mac
+    elif nic == "e1000":
+        nicdev = "e1000,netdev=n0,romfile=,mac=" + mac
+    else:
+        raise QemuError("nic must be virtio or e1000, not %r" % nic)
+    cmd = ["qemu-system-x86_64", "-machine", "pc", "-cpu", "max", "-accel", accel, "-m", str(mem),
+           "-smp", "1", "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot",
+           "-monitor", "none", "-kernel", kernel, "-append", append,
            "-netdev", ",".join(netdev), "-device", nicdev,
            "-object", "filter-dump,id=cap0,netdev=n0,file=" + pcap,
            "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,

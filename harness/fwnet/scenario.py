@@ -23,7 +23,7 @@ import os
 import re
 import tomllib
 
-PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http",
+PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http", "rump-http",
               "blackhole", "stall"}
 AGENT_OPS = {"socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv",
              "recvfrom", "bulkrecv", "bulksend", "bulkecho", "fill", "rr", "shutdown", "close", "sockname", "peername",

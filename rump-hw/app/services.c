@@ -3,6 +3,10 @@
  * peer closes) and a small HTTP/1.1 server (80) with keep-alive:
  *   GET /            a short page
  *   GET /bytes/N     N bytes of the pattern (throughput)
+ *   GET /N           the harness's HTTP peer contract (harness/fwnet/peers.py):
+ *                    exactly its headers, N bytes of fwnet's pattern
+ *                    (byte i = (i*7 + i/256) & 255), then close; so a
+ *                    scenario's transcript is the same with either peer
  *   anything else    404; methods other than GET/HEAD: 405 */
 #include "lwip/sockets.h"
 #include <stdlib.h>
@@ -100,6 +104,19 @@ static void http_conn(int fd) {
     if (!strncmp(path, "/ ", 2)) {
       http_reply(fd, 200, "OK", "text/html", sizeof(page) - 1, head, keep);
       if (!head && send_all(fd, page, sizeof(page) - 1)) return;
+    } else if (path[0] == '/' && path[1] >= '0' && path[1] <= '9') {
+      size_t n = (size_t)strtol(path + 1, NULL, 10);
+      char h[96], chunk[4096];
+      int hl = bmk_snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Length: %lu\r\nConnection: close\r\n\r\n",
+                            (unsigned long)n);
+      if (send_all(fd, h, (size_t)hl)) return;
+      for (size_t off = 0; off < n;) {
+        size_t k = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
+        for (size_t i = 0; i < k; i++) chunk[i] = (char)(((off + i) * 7 + (off + i) / 256) & 255);
+        if (send_all(fd, chunk, k)) return;
+        off += k;
+      }
+      return;
     } else if (!strncmp(path, "/bytes/", 7)) {
       size_t n = (size_t)strtol(path + 7, NULL, 10);
       http_reply(fd, 200, "OK", "application/octet-stream", n, head, keep);
