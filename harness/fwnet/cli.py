@@ -291,7 +291,6 @@ def cmd_firmware(args):
 
 def main(argv=None):
     import signal
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `fwnet list | head`
     p = argparse.ArgumentParser(prog="fwnet", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build host code and EFI targets")
@@ -356,6 +355,9 @@ def main(argv=None):
     fw.add_argument("--firmware-dir", action="append", default=[], help="more descriptor directories")
     fw.set_defaults(func=cmd_firmware)
     args = p.parse_args(argv)
+    if args.cmd in ("list", "firmware"):
+        # `fwnet list | head`; never for runs, whose sockets to QEMU may break
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if getattr(args, "backend", None) is None and args.cmd == "run":
         args.backend = ["ovmf"]
     try:

@@ -193,6 +193,19 @@ def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap,
     return cmd
 
 
+def check_multiboot(path):
+    """QEMU's -kernel takes a multiboot v1 image: a header (magic, flags,
+    checksum) 4-byte aligned in the first 8 KiB. Anything else QEMU would
+    try to run as something else, so refuse it here, by name."""
+    with open(path, "rb") as f:
+        data = f.read(8192)
+    for i in range(0, len(data) - 11, 4):
+        magic, flags, cksum = (int.from_bytes(data[i + k:i + k + 4], "little") for k in (0, 4, 8))
+        if magic == 0x1BADB002 and (magic + flags + cksum) & 0xffffffff == 0:
+            return flags
+    raise QemuError("%s is not a multiboot image (no multiboot v1 header in its first 8 KiB)" % path)
+
+
 def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=32,
                         lan_sock=None, tap=False, mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR):
     """A multiboot image booted with -kernel (fwnet-rump.elf, or any image a
@@ -201,6 +214,7 @@ def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, s
     network rules are make_cmdline's."""
     if not os.path.exists(kernel):
         raise QemuError("multiboot image not found: %s" % kernel)
+    check_multiboot(kernel)
     netdev = _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr)
     if nic == "virtio":
         nicdev = "virtio-net-pci,netdev=n0,romfile=,disable-modern=on,mac=" + mac
