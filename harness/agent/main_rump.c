@@ -6,6 +6,8 @@
 #include "bmk/kernel.h"
 #include "bmk/rumpuser.h"
 #include "lwip/init.h"
+#include "lwip/memp.h"
+#include "lwip/stats.h"
 #include "nic.h"
 #include "rumpnet.h"
 #include "netops.h"
@@ -92,6 +94,26 @@ static int extra(struct agent_env *env, const char *op, const char *args, char *
       agent_kv_int(out, cap, "irqs", (long long)s->irqs);
       agent_kv_int(out, cap, "tx_ring_full", (long long)s->tx_ring_full);
     }
+    return 0;
+  }
+  if (!bmk_strcmp(op, "lwipstats")) { /* the stack's own counters, for diagnosis */
+    agent_kv(out, cap, "ret", "0");
+    agent_kv(out, cap, "errno", "0");
+    agent_kv_int(out, cap, "link_drop", lwip_stats.link.drop);
+    agent_kv_int(out, cap, "link_memerr", lwip_stats.link.memerr);
+    agent_kv_int(out, cap, "ip_drop", lwip_stats.ip.drop);
+    agent_kv_int(out, cap, "tcp_recv", lwip_stats.tcp.recv);
+    agent_kv_int(out, cap, "tcp_drop", lwip_stats.tcp.drop);
+    agent_kv_int(out, cap, "tcp_memerr", lwip_stats.tcp.memerr);
+    agent_kv_int(out, cap, "tcp_proterr", lwip_stats.tcp.proterr);
+    agent_kv_int(out, cap, "tcp_rterr", lwip_stats.tcp.rterr);
+    agent_kv_int(out, cap, "mem_err", lwip_stats.mem.err);
+    for (int i = 0; i < MEMP_MAX; i++)
+      if (lwip_stats.memp[i] && lwip_stats.memp[i]->err) {
+        char k[24];
+        bmk_snprintf(k, sizeof(k), "memp%d_err", i);
+        agent_kv_int(out, cap, k, lwip_stats.memp[i]->err);
+      }
     return 0;
   }
   return -1;

@@ -409,29 +409,14 @@ class OvmfBackend(Backend):
         return parse_reply(self._ask(line, timeout, guest))
 
     def _tap_up(self):
-        """fwtap0 in fwnet's namespace: host side 10.0.3.1/24; tcpdump on it."""
-        def ip(*a):
-            r = subprocess.run(["ip"] + list(a), capture_output=True, text=True)
-            if r.returncode:
-                raise BackendError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
-        subprocess.run(["ip", "link", "del", qemu.TAP_DEV], capture_output=True)
-        ip("tuntap", "add", "dev", qemu.TAP_DEV, "mode", "tap")
-        ip("addr", "add", qemu.TAP_HOST + "/24", "dev", qemu.TAP_DEV)
-        ip("link", "set", qemu.TAP_DEV, "up")
-        self.tcpdump = subprocess.Popen(["tcpdump", "-i", qemu.TAP_DEV, "-U", "-n", "-w",
-                                         os.path.join(self.run_dir, "tap.pcap")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        try:
+            self.tcpdump = qemu.tap_up(self.run_dir)
+        except qemu.QemuError as e:
+            raise BackendError(str(e))
 
     def _tap_down(self):
-        if getattr(self, "tcpdump", None):
-            self.tcpdump.terminate()
-            try:
-                self.tcpdump.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.tcpdump.kill()
-            self.tcpdump = None
-        subprocess.run(["ip", "link", "del", qemu.TAP_DEV], capture_output=True)
+        qemu.tap_down(getattr(self, "tcpdump", None))
+        self.tcpdump = None
 
     def _start_netsim(self):
         """fwnet-netsim as the LAN: it forwards to the host peers itself."""

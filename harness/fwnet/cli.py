@@ -198,6 +198,26 @@ def cmd_golden(args):
     return cmd_run(args)
 
 
+def cmd_bench_rump(args):
+    import signal
+    from . import rumpbench
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    args.isolation, iso_why = isolation.enter()
+    atexit.register(qemu.Qemu.stop_all)
+    if not args.no_build:
+        bld.build("release", None)
+    out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", "rumpbench-" + time.strftime("%Y%m%d-%H%M%S")))
+    try:
+        res = rumpbench.run(args, lambda m: print(m, flush=True), out)
+    except (rumpbench.BenchError, qemu.QemuError, bld.BuildError, OSError) as e:
+        print("fwnet bench-rump: %s (artifacts in %s)" % (e, out), file=sys.stderr)
+        return 1
+    print(rumpbench.table_text(res))
+    print("fwnet bench-rump: isolation %s; results %s/rumpbench.json" % (iso_why, out))
+    return 0
+
+
 def cmd_bench(args):
     import json
     import signal
@@ -347,6 +367,17 @@ def main(argv=None):
     bn.add_argument("--netsim-compare", action="store_true",
                     help="fwnet-netsim against QEMU's user network: throughput both ways, latency, ratios")
     bn.add_argument("--seed", type=int, default=1)
+    br = sub.add_parser("bench-rump", help="figures for the rump-hw image beside a Linux reference peer")
+    br.add_argument("--size", type=float, default=64, help="MiB per TCP transfer (default 64)")
+    br.add_argument("--requests", type=int, default=200, help="sequential HTTP requests (concurrent: twice as many)")
+    br.add_argument("--repeat", type=int, default=3, help="boots timed (median reported)")
+    br.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
+    br.add_argument("--image", help="another multiboot image with the same services")
+    br.add_argument("--accel", choices=["kvm", "tcg"])
+    br.add_argument("--firmware", help=argparse.SUPPRESS)
+    br.add_argument("--out")
+    br.add_argument("--no-build", action="store_true")
+    br.set_defaults(func=cmd_bench_rump)
     bn.set_defaults(func=cmd_bench)
     ls = sub.add_parser("list", help="list scenarios")
     ls.add_argument("--scenario-dir", default=SCEN_DIR)

@@ -153,6 +153,34 @@ def forget_accel(cache_dir, why):
 TAP_DEV, TAP_HOST, TAP_GUEST = "fwtap0", "10.0.3.1", "10.0.3.15"
 
 
+def tap_up(run_dir):
+    """fwtap0 in fwnet's namespace (root, after isolation.enter()): host side
+    10.0.3.1/24, captured by tcpdump into run_dir/tap.pcap (returned)."""
+    if os.getuid() != 0 or os.environ.get("FWNET_IN_NETNS") != "1":
+        raise QemuError("a tap network needs root and fwnet's own network namespace")
+
+    def ip(*a):
+        r = subprocess.run(["ip"] + list(a), capture_output=True, text=True)
+        if r.returncode:
+            raise QemuError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
+    subprocess.run(["ip", "link", "del", TAP_DEV], capture_output=True)
+    ip("tuntap", "add", "dev", TAP_DEV, "mode", "tap")
+    ip("addr", "add", TAP_HOST + "/24", "dev", TAP_DEV)
+    ip("link", "set", TAP_DEV, "up")
+    return subprocess.Popen(["tcpdump", "-i", TAP_DEV, "-U", "-n", "-w", os.path.join(run_dir, "tap.pcap")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def tap_down(tcpdump):
+    if tcpdump:
+        tcpdump.terminate()
+        try:
+            tcpdump.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            tcpdump.kill()
+    subprocess.run(["ip", "link", "del", TAP_DEV], capture_output=True)
+
+
 def _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr=GUEST_ADDR):
     relay = os.path.join(HERE, "relay.py")
     if tap:  # a tap device in fwnet's own network namespace (the caller made both)

@@ -16,7 +16,7 @@ from . import build, qemu
 
 # The image's addressing on a slirp network (restrict=on, forwards only).
 RUMP_STATIC = "net=static ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3"
-READY_RE = re.compile(rb"listening[^\r\n]*")
+READY_RE = re.compile(rb"listening[^\r\n]*(?=\r?\n)")
 
 
 def free_port():

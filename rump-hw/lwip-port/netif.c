@@ -31,7 +31,10 @@ static void nic_input(struct nic *n, const void *frame, size_t len) {
   }
   pbuf_take(p, frame, (u16_t)len);
   LINK_STATS_INC(link.recv);
-  if (netif->input(p, netif) != ERR_OK) pbuf_free(p);
+  if (netif->input(p, netif) != ERR_OK) { /* tcpip mailbox or message pool full */
+    LINK_STATS_INC(link.drop);
+    pbuf_free(p);
+  }
 }
 
 static err_t netif_init_cb(struct netif *netif) {

@@ -39,6 +39,8 @@
 #define LWIP_TCP 1
 #define LWIP_ARP 1
 #define ETHARP_SUPPORT_STATIC_ENTRIES 1
+#define ARP_QUEUEING 1 /* keep every packet waiting for an answer, not just the last */
+#define MEMP_NUM_ARP_QUEUE 64
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0
 #define LWIP_NETIF_HOSTNAME 1
@@ -54,6 +56,10 @@
 #define MEMP_NUM_UDP_PCB 16
 #define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 8)
 #define MEMP_NUM_SELECT_CB 16
+/* the interrupt thread hands a whole rx ring of frames to the tcpip thread
+ * before it runs (cooperative): one message each, or frames are dropped */
+#define MEMP_NUM_TCPIP_MSG_INPKT 512
+#define MEMP_NUM_TCPIP_MSG_API 64
 #define PBUF_POOL_SIZE 512
 #define TCP_MSS 1460
 #define TCP_WND (44 * TCP_MSS)
