@@ -111,3 +111,19 @@ def test_kernel_cmdline_is_restricted(built, tmp_path):
     assert cmd[cmd.index("-append") + 1] == "net=dhcp" and "-kernel" in cmd
     with pytest.raises(qemu.QemuError):
         qemu.make_kernel_cmdline(str(tmp_path / "missing.elf"), "", "tcg", "virtio", [], [], "c.pcap", "s.sock")
+
+
+def test_bench_rump_prints_figures_beside_linux(built, tmp_path):
+    out = str(tmp_path / "b")
+    r = fwnet("bench-rump", "--no-build", "--size", "2", "--requests", "20", "--repeat", "1", "--out", out,
+              timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "QEMU start to 'listening'" in r.stdout and "linux ref" in r.stdout
+    res = json.load(open(os.path.join(out, "rumpbench.json")))
+    assert res["accel"] in ("kvm", "tcg")
+    for who in ("image", "linux"):
+        f = res["figures"][who]
+        assert all(f[k] > 0 for k in ("http_seq_rps", "http_c16_rps", "tcp_in_MBps", "tcp_out_MBps")), f
+    assert 1 <= res["min_mem_mib"] <= 32
+    assert res["listening_s_median"] > 0 and res["load_kib"] > 0 and res["bss_kib"] > 0
+    assert not qemu_processes(out)

@@ -30,7 +30,7 @@ static int rdrand64(uint64_t *v) {
     v2 += v1, v1 = ROTL(v1, 17), v1 ^= v2, v2 = ROTL(v2, 32);                                      \
   } while (0)
 
-static uint64_t siphash(uint64_t k0, uint64_t k1, uint64_t m) {
+uint64_t bmk_siphash(uint64_t k0, uint64_t k1, uint64_t m) {
   uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
   uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
   v3 ^= m;
@@ -46,7 +46,7 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, uint64_t m) {
 }
 
 void bmk_random_stir(uint64_t ev) {
-  pool[counter++ & 3] ^= siphash(pool[0] ^ pool[2], pool[1] ^ pool[3], ev);
+  pool[counter++ & 3] ^= bmk_siphash(pool[0] ^ pool[2], pool[1] ^ pool[3], ev);
 }
 
 void bmk_random_init(void) {
@@ -83,7 +83,7 @@ size_t bmk_random_fill(void *buf, size_t len) {
     int ok;
     uint64_t v = hw64(&ok);
     bmk_random_stir(rdtsc());
-    v ^= siphash(pool[0] ^ pool[1], pool[2] ^ pool[3], counter++);
+    v ^= bmk_siphash(pool[0] ^ pool[1], pool[2] ^ pool[3], counter++);
     size_t n = len < 8 ? len : 8;
     for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
     if (ok) hw += n;

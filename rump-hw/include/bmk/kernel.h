@@ -54,6 +54,7 @@ void bmk_pci_enable(const struct bmk_pci_dev *d); /* I/O, memory, bus master */
 void bmk_random_init(void);
 void bmk_random_stir(uint64_t event); /* mixes event timing into the pool */
 const char *bmk_random_source(void);
+uint64_t bmk_siphash(uint64_t k0, uint64_t k1, uint64_t m); /* SipHash-2-4 of one word */
 
 /* cmdline.c: "key=value key2=value2 flag" */
 void bmk_cmdline_init(const char *s);

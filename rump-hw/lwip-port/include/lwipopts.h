@@ -87,4 +87,7 @@
 #define IP6ADDR_SOCKADDR_SET_LEN(sin6) ((sin6)->sin6_len = sizeof(struct sockaddr_in6))
 #define IPADDR_SOCKADDR_GET_LEN(addr) ((addr)->sa.sa_len)
 
+#define LWIP_HOOK_FILENAME "fwnet_hooks.h"
+#define LWIP_HOOK_TCP_ISN fwnet_tcp_isn
+
 #endif
