@@ -286,21 +286,31 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
     return EFISOCK_ETIMEDOUT;
   }
   if (!forever) bs->SetTimer(net->timer, TimerRelative, (UINT64)timeout_ms * 10000u);
-  unsigned spin_max = net->cfg.poll_spin_us / 5 ? net->cfg.poll_spin_us / 5 : 1;
+  /* The adaptive spin: poll while it pays, then sleep. With a clock the
+   * spin is time (poll_spin_us after the last progress); without one, a
+   * Poll count. Polls are capped at poll_spin_us either way. */
+  uint64_t (*now)(void *) = net->cfg.clock_ns;
+  uint64_t spin_ns = (uint64_t)net->cfg.poll_spin_us * 1000u;
+  unsigned cap = net->cfg.poll_spin_us ? net->cfg.poll_spin_us : 1;
+  unsigned spin_max = now ? cap : (net->cfg.poll_spin_us / 5 ? net->cfg.poll_spin_us / 5 : 1);
   unsigned budget = spin_max;
+  uint64_t spin_end = now ? now(net->cfg.clock_ctx) + spin_ns : 0;
   int rc = 0;
   bool timer_fired = false;
   for (;;) {
     enum efinet_poll_policy pol = net->cfg.poll_policy;
+    bool spinning = budget > 0 && (!now || now(net->cfg.clock_ctx) < spin_end);
     bool poll = has_poll_target(net) &&
-                (pol == EFINET_POLL_ALWAYS || (pol == EFINET_POLL_ADAPTIVE && budget > 0));
+                (pol == EFINET_POLL_ALWAYS || (pol == EFINET_POLL_ADAPTIVE && spinning));
     if (poll) {
       uint64_t before = net->completions;
       poll_once(net);
-      if (net->completions != before || transfers_pending(net))
+      if (net->completions != before || transfers_pending(net)) {
         budget = spin_max; /* progress, or work in flight: keep polling */
-      else if (budget)
+        if (now) spin_end = now(net->cfg.clock_ctx) + spin_ns;
+      } else if (budget) {
         budget--;
+      }
     } else {
       EFI_EVENT evs[2] = {net->wake, net->timer};
       UINTN idx = 0;
@@ -313,6 +323,9 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
        * an idle wait settles at about one Poll per tick. */
       spin_max = spin_max > 1 ? spin_max / 2 : 1;
       budget = spin_max;
+      spin_ns /= 2;
+      if (now) spin_end = now(net->cfg.clock_ctx) + spin_ns;
+      if (now && !spin_ns) budget = 1; /* still one Poll after each wake-up */
     }
     en_progress(net);
     if (cond(arg)) break;

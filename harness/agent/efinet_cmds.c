@@ -18,6 +18,13 @@ void efc_close(struct efc *c) {
   c->q = 0;
 }
 
+/* efi-net's clock for the adaptive spin: the agent's own (TSC on EFI,
+ * virtual time on the fakes). */
+static uint64_t efc_clock(void *ctx) {
+  struct efc *c = ctx;
+  return c->env->ops->now_ns(c->env->net);
+}
+
 static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
   efc_close(c);
   struct efinet_config cfg;
@@ -31,6 +38,10 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
   cfg.tx_tokens = (unsigned)agent_arg_int(args, "tx_tokens", 0);
   cfg.close_timeout_ms = (unsigned)agent_arg_int(args, "close_timeout_ms", 0);
   cfg.poll_spin_us = (unsigned)agent_arg_int(args, "spin_us", 0); /* 0: the library's default */
+  if (!agent_arg_int(args, "spin_polls", 0)) { /* spin_polls=1: the clockless Poll count */
+    cfg.clock_ns = efc_clock;
+    cfg.clock_ctx = c;
+  }
   cfg.use_builtin_resolver = (int)agent_arg_int(args, "builtin_resolver", 0);
   if (agent_arg(args, "quirks", v, sizeof(v)) && v[0] && !same(v, "-")) {
     struct fwq_set set;

@@ -136,7 +136,8 @@ class Backend:
 class LinuxBackend(Backend):
     name = "linux"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:udpecho", "peer:http", "peer:stall", "udp", "peer:rump-http"}
+                "peer:connect", "peer:udpecho", "peer:http", "peer:stall", "udp", "peer:rump-http",
+                "peer:rump-source", "peer:rump-discard", "peer:rump-echo"}
 
     def start(self, scenarios, run_dir):
         self.run_dir = run_dir
@@ -293,13 +294,14 @@ class GuestConn:
 class OvmfBackend(Backend):
     name = "ovmf"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:http", "peer:stall", "quirks", "firmware", "peer:rump-http"}
+                "peer:connect", "peer:http", "peer:stall", "quirks", "firmware", "peer:rump-http",
+                "peer:rump-source", "peer:rump-discard", "peer:rump-echo"}
 
     def __init__(self, opts):
         super().__init__(opts)
         self.net = getattr(opts, "net", "slirp")
         if self.net == "tap":  # image peers are reached over loopback forwards
-            self.supports = self.supports - {"peer:rump-http"}
+            self.supports = {x for x in self.supports if not x.startswith("peer:rump-")}
         if self.net == "netsim":
             self.supports = self.supports | {"netsim", "guests:2"}
         if self.net == "tap":
@@ -562,7 +564,8 @@ class RumpBackend(OvmfBackend):
     --append). Networks and peers as for ovmf."""
     name = "rump"
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
-                "peer:connect", "peer:http", "peer:stall", "peer:rump-http"}
+                "peer:connect", "peer:http", "peer:stall", "peer:rump-http", "peer:rump-source",
+                "peer:rump-discard", "peer:rump-echo"}
 
     def unsupported(self, sc):
         missing = super().unsupported(sc)

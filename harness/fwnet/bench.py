@@ -5,6 +5,9 @@ One OVMF boot, one NIC; in that same run:
   bits             the precedent: one 64 KiB Receive (or Transmit), busy Poll
   efinet-<policy>  efi-net sockets, recv/send loops, Poll policy adaptive/always/never
   efinet-select    efi-net, a select()-driven receive loop (adaptive)
+  efinet-4conn     four connections received by one select() loop
+  efinet@rump      efi-net (adaptive), the rump-hw image (lwIP) as the peer
+                   instead of a host peer: firmware stack to bare-metal stack
   linux            the Linux agent against the same peer on loopback (reference)
 Each in both directions, repeated; medians, ranges, and ratios to raw. Also
 the idle cost (QEMU's host CPU while the guest sits in select() for 5 s), and
@@ -34,11 +37,15 @@ class _Peer:
 
 class _Plan:
     """What the OVMF backend needs to forward: one pseudo-scenario."""
-    def __init__(self, size, small):
+    def __init__(self, size, small, with_image=False, udp=False):
         self.name = "bench"
         self.peers = {"src": _Peer("src", "source", size), "small": _Peer("small", "source", small),
                       "sink": _Peer("sink", "discard"), "idle": _Peer("idle", "discard"),
                       "echo": _Peer("echo", "echo"), "quarter": _Peer("quarter", "source", size // 4)}
+        if udp:  # UDP needs a real network (tap): slirp's guestfwd is TCP only
+            self.peers["uecho"] = _Peer("uecho", "udpecho")
+        if with_image:  # the bare-metal image as the peer of the same bulk test
+            self.peers.update({"rsrc": _Peer("rsrc", "rump-source"), "rsink": _Peer("rsink", "rump-discard")})
         self.quirks, self.open, self.net, self.requires, self.steps = "", {}, {"mode": "static"}, [], []
 
 
@@ -54,6 +61,11 @@ class Bench:
         self.size = opts.size
         self.small = min(opts.size, MiB if not opts.quick else 256 * 1024)
         self.rows = []
+        self.tap = getattr(opts, "net", "slirp") == "tap"
+        # addresses: the guest, its gateway, where host peers are (slirp's guestfwd or the tap's host side)
+        self.guest = qemu.TAP_GUEST if self.tap else "10.0.2.15"
+        self.gw = qemu.TAP_HOST if self.tap else GW
+        self.udp = []
 
     # ---- one measurement ----
     def _measure(self, strategy, direction, fn, nbytes):
@@ -87,15 +99,15 @@ class Bench:
             peer = "small" if direction == "rx" else "sink"
         nbytes = nbytes or self.size
         port = self.addrs[peer][1]
-        r = self._ask("raw dir=%s addr=10.0.2.100 port=%d bytes=%d tokens=%d size=%d poll_us=%d gw=%s"
-                      % (direction, port, nbytes, tokens, size, poll_us, GW))
+        r = self._ask("raw dir=%s addr=%s port=%d bytes=%d tokens=%d size=%d poll_us=%d gw=%s"
+                      % (direction, self.addrs[peer][0], port, nbytes, tokens, size, poll_us, self.gw))
         return {"bytes": r["ret"], "us": int(r["us"]), "polls": int(r["polls"]),
                 "completions": int(r["completions"])}
 
     def _open(self, policy, spin_us=0):
         """A fresh efi-net stack under policy, statically addressed."""
         self._ask("open policy=%s" % policy + (" spin_us=%d" % spin_us if spin_us else ""), 60)
-        self._ask("net mode=static addr=10.0.2.15 mask=255.255.255.0 gw=10.0.2.2", 60)
+        self._ask("net mode=static addr=%s mask=255.255.255.0 gw=%s" % (self.guest, self.gw), 60)
 
     def _connect(self, peer):
         a, port = self.addrs[peer]
@@ -109,9 +121,9 @@ class Bench:
                 "polls": int(s1["polls"]) - int(s0["polls"]),
                 "completions": int(s1["completions"]) - int(s0["completions"])}
 
-    def _efinet(self, direction, policy, nbytes, select=False):
+    def _efinet(self, direction, policy, nbytes, select=False, peer=None):
         self._open(policy)
-        fd = self._connect(("src" if nbytes == self.size else "small") if direction == "rx" else "sink")
+        fd = self._connect(peer or (("src" if nbytes == self.size else "small") if direction == "rx" else "sink"))
         s0 = self._ask("stats")
         if direction == "rx":
             r = self._ask("bulkrecv fd=%d bytes=%d select=%d" % (fd, nbytes, int(select)))
@@ -168,6 +180,23 @@ class Bench:
         return {"policy": policy, "size": size, "count": count, "rtt_us": int(r["us"]) / count,
                 "polls_per_rt": (int(s1["polls"]) - int(s0["polls"])) / count}
 
+    def _udp_rate(self, policy, count, size=64):
+        """UDP request/response to an echo peer: datagrams per second both
+        ways, and Polls per datagram (tap only)."""
+        self._open(policy)
+        a, port = self.addrs["uecho"]
+        fd = self._ask("socket type=dgram")["ret"]
+        self._ask("connect fd=%d addr=%s port=%d" % (fd, a, port))
+        s0 = self._ask("stats")
+        r = self._ask("rr fd=%d count=%d size=%d" % (fd, count, size))
+        s1 = self._ask("stats")
+        self._ask("close fd=%d" % fd)
+        if r["ret"] != count:
+            raise BenchError("UDP rr under %s: %s (a datagram lost?)" % (policy, r))
+        secs = int(r["us"]) / 1e6
+        return {"policy": policy, "size": size, "count": count, "datagrams_per_s": 2 * count / secs,
+                "rtt_us": int(r["us"]) / count, "polls_per_datagram": (int(s1["polls"]) - int(s0["polls"])) / (2 * count)}
+
     def _linux(self, nbytes):
         """The Linux agent receiving the same data from the same kind of peer."""
         src = peers.HostPeer(_Peer("src", "source", nbytes)).start()
@@ -188,7 +217,13 @@ class Bench:
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.be = backends.OvmfBackend(self.opts)
-        plan = _Plan(self.size, self.small)
+        try:
+            build.rump_image()
+            self.with_image = True
+        except build.BuildError:
+            self.with_image = False  # the image is optional here: say so in the facts
+        plan = _Plan(self.size, self.small, self.with_image and not self.tap, self.tap)
+        self.with_image = self.with_image and not self.tap  # image peers are reached over loopback forwards
         self.be.start([plan], run_dir)
         try:
             self.addrs = self.be.begin(plan)
@@ -205,6 +240,9 @@ class Bench:
                     self._measure("efinet-never", d, lambda: self._efinet(d, "never", self.small), self.small)
                 self._measure("efinet-select", "rx", lambda: self._efinet("rx", "adaptive", S, True), S)
                 self._measure("efinet-4conn", "rx", lambda: self._efinet_multi("adaptive", 4), S // 4 * 4)
+                if self.with_image:  # same bulk test, the rump-hw image (lwIP) as the peer
+                    self._measure("efinet@rump", "rx", lambda: self._efinet("rx", "adaptive", S, peer="rsrc"), S)
+                    self._measure("efinet@rump", "tx", lambda: self._efinet("tx", "adaptive", S, peer="rsink"), S)
             secs = 2 if self.opts.quick else 5
             self.idle = [self._idle(p, secs) for p in ("adaptive", "always")]
             for i in self.idle:
@@ -220,13 +258,26 @@ class Bench:
                 self.log("  request/response 64 B %-19s median %6.0f us per round trip, %.0f Polls per round trip"
                          % (pol, statistics.median(x["rtt_us"] for x in rs),
                             statistics.median(x["polls_per_rt"] for x in rs)))
+            if self.tap:
+                for rep in range(self.opts.repeat):
+                    for pol in ("adaptive", "always"):
+                        self.udp.append(self._udp_rate(pol, 500 if self.opts.quick else 2000))
+                for pol in ("adaptive", "always"):
+                    rs = [x for x in self.udp if x["policy"] == pol]
+                    self.log("  UDP 64 B request/response %-8s median %7.0f datagrams/s, %.0f us per round trip, "
+                             "%.1f Polls per datagram" % (pol, statistics.median(x["datagrams_per_s"] for x in rs),
+                                                          statistics.median(x["rtt_us"] for x in rs),
+                                                          statistics.median(x["polls_per_datagram"] for x in rs)))
             self.sweep = []
             for us in ((0, 100, 1000, -1) if self.opts.quick else (0, 20, 100, 500, 2000, -1)):
                 r = self._measure("raw-poll-%s" % ("never" if us < 0 else "%dus" % us), "rx",
                                   lambda: self._raw("rx", 4, 65536, us, self.small), self.small)
                 self.sweep.append({"poll_us": us, "mbps": r["mbps"], "polls_per_mb": r["polls_per_mb"]})
             self.facts = {"firmware": self.be.fw["name"], "nic": self.opts.nic, "accel": self.be.accel,
-                          "accel_why": self.be.accel_why, "vendor": self.be.facts.get("vendor")}
+                          "accel_why": self.be.accel_why, "vendor": self.be.facts.get("vendor"),
+                          "image_peer": "rump-hw (lwIP) via slirp hostfwd" if self.with_image else
+                          ("not on tap" if self.tap else "not built"),
+                          "net": "tap" if self.tap else "slirp"}
         finally:
             self.be.stop()
         self._measure_linux()
@@ -255,7 +306,7 @@ class Bench:
             t["ratio"] = t["mbps"] / raw["mbps"] if raw else None
             t["poll_ratio"] = (t["polls_per_mb"] / raw["polls_per_mb"]) if raw and raw["polls_per_mb"] else None
         return {"facts": self.facts, "size": self.size, "repeat": self.opts.repeat, "table": table,
-                "idle": self.idle, "sweep": self.sweep, "rows": self.rows, "latency": self.latency,
+                "idle": self.idle, "sweep": self.sweep, "rows": self.rows, "latency": self.latency, "udp": self.udp,
                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
@@ -267,7 +318,8 @@ POLL_GATED = ("efinet-adaptive", "efinet-select")
 
 
 def baseline_path(facts):
-    return os.path.join(BASELINE_DIR, "%s-%s-%s.json" % (facts["firmware"], facts["nic"], facts["accel"]))
+    net = "" if facts.get("net", "slirp") == "slirp" else "-" + facts["net"]
+    return os.path.join(BASELINE_DIR, "%s-%s-%s%s.json" % (facts["firmware"], facts["nic"], facts["accel"], net))
 
 
 def to_baseline(res):
@@ -321,7 +373,8 @@ def targets(res):
 def table_text(res):
     lines = ["%-16s %-3s %9s %13s %6s %10s %10s %10s %8s" % (
         "strategy", "dir", "MB/s", "range", "ratio", "polls/MB", "compl/MB", "B/compl", "cpu s")]
-    order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-4conn", "efinet-never", "linux"]
+    order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-4conn", "efinet-never",
+             "efinet@rump", "linux"]
     for t in sorted(res["table"], key=lambda t: (t["dir"], order.index(t["strategy"]) if t["strategy"] in order else 99, t["strategy"])):
         lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %10.0f %10.1f %10.0f %8.2f" % (
             t["strategy"], t["dir"], t["mbps"], t["mbps_min"], t["mbps_max"],

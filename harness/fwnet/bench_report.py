@@ -18,7 +18,8 @@ def write(path, results):
     import matplotlib.pyplot as plt
 
     res = results[-1]
-    order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-never", "linux"]
+    order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-4conn", "efinet-never",
+             "efinet@rump", "linux"]
     tab = {(t["strategy"], t["dir"]): t for t in res["table"]}
     strategies = [s for s in order if any((s, d) in tab for d in ("rx", "tx"))]
     imgs = []

@@ -367,6 +367,8 @@ def main(argv=None):
     bn.add_argument("--netsim-compare", action="store_true",
                     help="fwnet-netsim against QEMU's user network: throughput both ways, latency, ratios")
     bn.add_argument("--seed", type=int, default=1)
+    bn.add_argument("--net", default="slirp", choices=["slirp", "tap"],
+                    help="tap (root): a real network in fwnet's namespace; adds the UDP packet rate")
     br = sub.add_parser("bench-rump", help="figures for the rump-hw image beside a Linux reference peer")
     br.add_argument("--size", type=float, default=64, help="MiB per TCP transfer (default 64)")
     br.add_argument("--requests", type=int, default=200, help="sequential HTTP requests (concurrent: twice as many)")

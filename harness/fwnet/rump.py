@@ -86,9 +86,10 @@ class Console:
 
 
 class RumpPeer:
-    """A scenario peer served by a multiboot image (kind rump-http: its HTTP
-    server, which answers GET /N as the host http peer does)."""
-    GUEST_PORT = {"rump-http": 80}
+    """A peer served by a multiboot image: rump-http (its HTTP server, which
+    answers GET /N as the host http peer does), rump-source (a byte stream
+    until the client closes), rump-discard, rump-echo."""
+    GUEST_PORT = {"rump-http": 80, "rump-source": 19, "rump-discard": 9, "rump-echo": 7}
 
     def __init__(self, spec, run_dir, opts, accel):
         self.spec, self.kind = spec, spec.kind
@@ -101,7 +102,7 @@ class RumpPeer:
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
-        image, append = image_and_append(self.opts, "http,echo")
+        image, append = image_and_append(self.opts, self.kind[len("rump-"):])
         self.port = free_port()
         sock = os.path.join(self.dir, "serial.sock")
         if os.path.exists(sock):

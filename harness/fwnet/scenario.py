@@ -24,6 +24,7 @@ import re
 import tomllib
 
 PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http", "rump-http",
+              "rump-source", "rump-discard", "rump-echo",
               "blackhole", "stall"}
 AGENT_OPS = {"socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv",
              "recvfrom", "bulkrecv", "bulksend", "bulkecho", "fill", "rr", "shutdown", "close", "sockname", "peername",

@@ -224,10 +224,13 @@ struct efinet_config {
   const struct efinet_fwsource *source; /* NULL: boot services */
   unsigned nic_index;                   /* n-th handle carrying TCP4 service binding */
   enum efinet_poll_policy poll_policy;
-  /* adaptive: unproductive polling before sleeping (default 200). Known
-   * limit: applied as spin_us/5 Polls, not as time; under TCG an idle Poll
-   * is ~2 us, so the spin is shorter than it says (fwnet bench latency). */
+  /* adaptive: how long to keep polling without progress before sleeping
+   * (default 200 us). Measured with clock_ns when given; without a clock it
+   * is approximated as spin_us/5 Polls. At most spin_us Polls either way
+   * (a clock that does not advance cannot make it spin forever). */
   unsigned poll_spin_us;
+  uint64_t (*clock_ns)(void *ctx); /* monotonic nanoseconds, or NULL */
+  void *clock_ctx;
   unsigned rx_tokens;        /* outstanding TCP Receive tokens per socket (default 4, max 16) */
   unsigned rx_token_size;    /* bytes per Receive token (default 16384) */
   unsigned tx_tokens;        /* Transmit tokens per socket (default 4, max 16) */
