@@ -466,6 +466,64 @@ static void poll_policy_throughput(void **st) {
   assert_true(a > 0.9 * w);
 }
 
+/* The adaptive spin is time when a clock is given. A test clock that moves
+ * step_ns per reading (on top of the fakes' own virtual time, which a Poll
+ * advances too) stands for Polls that cost time: the slower the Polls, the
+ * fewer fit in the spin, unlike the clockless count (spin_us/5 Polls). A
+ * clock that stands still cannot make it spin past the wait's deadline. */
+struct test_clock {
+  struct fakefw *fw;
+  uint64_t step_ns, extra;
+};
+
+static uint64_t test_clock_ns(void *ctx) {
+  struct test_clock *c = ctx;
+  c->extra += c->step_ns;
+  return (c->fw ? fakefw_now_ns(c->fw) : 0) + c->extra; /* set once the fixture is up */
+}
+
+static uint64_t idle_wait_polls(unsigned spin_us, uint64_t step_ns, int clocked) {
+  struct test_clock tc = {NULL, step_ns, 0};
+  struct efinet_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.poll_policy = EFINET_POLL_ADAPTIVE;
+  cfg.poll_spin_us = spin_us;
+  if (clocked) {
+    cfg.clock_ns = test_clock_ns;
+    cfg.clock_ctx = &tc;
+  }
+  struct fx f;
+  fx_setup_with(&f, NULL, &cfg, EFINET_IP_STATIC);
+  tc.fw = f.fw;
+  int u = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_DGRAM, 0);
+  struct efisock_sockaddr_in a = fx_sin(0, 4000);
+  efisock_bind(f.net, u, SA(&a), sizeof(a));
+  struct efinet_stats s0, s1;
+  efinet_get_stats(f.net, -1, &s0);
+  struct efisock_pollfd p = {u, EFISOCK_POLLIN, 0};
+  assert_int_equal(efisock_poll(f.net, &p, 1, 5), 0);
+  efinet_get_stats(f.net, -1, &s1);
+  efisock_close(f.net, u);
+  fx_teardown(&f);
+  assert_true(s1.waits > s0.waits); /* it did go to sleep */
+  return s1.polls - s0.polls;
+}
+
+static void adaptive_spin_is_time_when_clocked(void **st) {
+  (void)st;
+  uint64_t fast = idle_wait_polls(1000, 10000, 1); /* 10 us per Poll: ~100 Polls per ms */
+  uint64_t slow = idle_wait_polls(1000, 100000, 1); /* 100 us per Poll: ~10 */
+  uint64_t capped = idle_wait_polls(1000, 0, 1);   /* a clock that stands still: the cap */
+  uint64_t counted = idle_wait_polls(1000, 0, 0);  /* no clock: spin_us/5 Polls */
+  printf("# idle 5 ms wait, spin 1000 us: %llu Polls at 10 us each, %llu at 100 us, %llu with a stopped clock, "
+         "%llu without a clock\n", (unsigned long long)fast, (unsigned long long)slow,
+         (unsigned long long)capped, (unsigned long long)counted);
+  assert_true(slow >= 2 && slow * 4 < fast); /* time, not a count: 10x slower Polls, far fewer */
+  assert_true(fast < counted);
+  assert_true(counted >= 200 && counted <= 450); /* spin_us/5, then halving after each wake-up */
+  assert_true(capped >= counted * 9 / 10 && capped <= 1000); /* the deadline (5 ms) ends it */
+}
+
 static void leak_detector_detects(void **st) {
   (void)st;
   struct fakefw *fw = fakefw_create(NULL);
@@ -506,6 +564,7 @@ int main(void) {
       cmocka_unit_test(no_completion_lost),
       cmocka_unit_test(deadline_between_ticks),
       cmocka_unit_test(poll_policy_throughput),
+      cmocka_unit_test(adaptive_spin_is_time_when_clocked),
       cmocka_unit_test(leak_detector_detects),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);
