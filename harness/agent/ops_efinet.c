@@ -80,8 +80,15 @@ static int e_resolve(struct agent_net *n, const char *name, uint32_t *addrs, uns
 static int e_errno(struct agent_net *n) { return efisock_errno(n->net); }
 static uint64_t e_now(struct agent_net *n) { return n->clock(n->clock_ctx); }
 static void e_sleep(struct agent_net *n, unsigned ms) {
-  /* sleep through the stack's own wait, so the firmware keeps moving */
-  efisock_poll(n->net, 0, 0, (int)ms);
+  /* sleep through the stack's own wait, so the firmware keeps moving;
+   * before "open" there is no stack: wait on the clock */
+  if (n->net) {
+    efisock_poll(n->net, 0, 0, (int)ms);
+    return;
+  }
+  uint64_t end = n->clock(n->clock_ctx) + (uint64_t)ms * 1000000u;
+  while (n->clock(n->clock_ctx) < end) {
+  }
 }
 static int e_stats(struct agent_net *n, int fd, struct efinet_stats *s) {
   return efinet_get_stats(n->net, fd, s);
