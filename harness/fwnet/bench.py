@@ -251,9 +251,9 @@ class Bench:
             # latency is recorded, not gated: it is the relay's and slirp's as much as the guest's
             self.latency = []
             for rep in range(self.opts.repeat):
-                for pol, spin in (("adaptive", 0), ("adaptive", 2000), ("always", 0)):
+                for pol, spin in (("adaptive", 0), ("adaptive", 1000), ("always", 0)):
                     self.latency.append(self._latency(pol, 50 if self.opts.quick else 200, spin_us=spin))
-            for pol in ("adaptive", "adaptive-spin2000us", "always"):
+            for pol in ("adaptive", "adaptive-spin1000us", "always"):
                 rs = [x for x in self.latency if x["policy"] == pol]
                 self.log("  request/response 64 B %-19s median %6.0f us per round trip, %.0f Polls per round trip"
                          % (pol, statistics.median(x["rtt_us"] for x in rs),

@@ -225,7 +225,7 @@ struct efinet_config {
   unsigned nic_index;                   /* n-th handle carrying TCP4 service binding */
   enum efinet_poll_policy poll_policy;
   /* adaptive: how long to keep polling without progress before sleeping
-   * (default 1000 us). Measured with clock_ns when given; without a clock it
+   * (default 3000 us). Measured with clock_ns when given; without a clock it
    * is approximated as spin_us/5 Polls. At most spin_us Polls either way
    * (a clock that does not advance cannot make it spin forever). */
   unsigned poll_spin_us;
