@@ -105,3 +105,52 @@ def test_missing_golden_and_bad_scenario_are_clear(built, tmp_path):
     r = fwnet("run", "--backend", "fakes", "--no-build", "--scenario-dir", str(d))
     assert r.returncode == 2
     assert "broken.toml:4: unknown operation 'warp'" in r.stderr
+
+
+class _HangingBackend:
+    """A backend whose agent stops answering at one step (as lwIP's recv()
+    on a never-connected socket does)."""
+    name, net = "rump", "slirp"
+
+    def __init__(self, hang_at):
+        self.hang_at, self.n, self.lines = hang_at, 0, []
+
+    def begin(self, sc):
+        return {}
+
+    def execute(self, line, timeout=30, guest=1):
+        from fwnet.backends import BackendError
+        self.n += 1
+        self.lines.append((line, timeout))
+        if self.n == self.hang_at:
+            raise BackendError("guest gave no reply within %d s (QEMU running)" % timeout)
+        if line.startswith("socket"):
+            return {"status": "ok", "ret": 3, "errno": "0"}
+        if line.startswith("send"):
+            return {"status": "err", "ret": -1, "errno": "ENOTCONN"}
+        return {"status": "ok", "ret": 0, "errno": "0"}
+
+    def end(self, sc, fds):
+        pass
+
+
+def test_listed_hang_is_a_result_and_ends_the_scenario():
+    sc = scenario.Scenario(os.path.join(ROOT, "scenarios", "tcp-unconnected-io.toml"))
+    golden = runner.load_golden(os.path.join(ROOT, "scenarios"), sc)
+    be = _HangingBackend(hang_at=3)  # recv, the listed hang
+    results, err = runner.run_scenario(be, sc, 30)
+    assert err is None and be.wedged  # the guest must be restarted before the next scenario
+    assert [r.reply.get("status") for r in results] == ["ok", "err", "hang"]
+    assert be.lines[-1][1] == 5  # a listed hang waits 5 s, not the step timeout
+    v, problems, used = runner.compare(sc, "rump", results, golden, "slirp")
+    assert v == "pass", problems
+    assert any("hang" in u for u in used)
+    # the same hang on a backend that does not list it is an error naming the step
+    be = _HangingBackend(hang_at=3)
+    be.name = "ovmf"
+    results, err = runner.run_scenario(be, sc, 30)
+    assert err and "step 3 (recv, tcp-unconnected-io.toml:7)" in err
+    # and a hang at a step not listed as one is an error too
+    be = _HangingBackend(hang_at=2)
+    results, err = runner.run_scenario(be, sc, 30)
+    assert err and "step 2 (send" in err
