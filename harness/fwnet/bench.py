@@ -18,6 +18,7 @@ import json
 import os
 import statistics
 import time
+import zlib
 
 from . import backends, build, peers, qemu, scenario
 
@@ -47,6 +48,15 @@ class _Plan:
         if with_image:  # the bare-metal image as the peer of the same bulk test
             self.peers.update({"rsrc": _Peer("rsrc", "rump-source"), "rsink": _Peer("rsink", "rump-discard")})
         self.quirks, self.open, self.net, self.requires, self.steps = "", {}, {"mode": "static"}, [], []
+
+
+def pattern_crc(nbytes):
+    """CRC-32 of the first nbytes a host source peer sends (peers.pattern,
+    which repeats every 64 KiB), without building nbytes in memory."""
+    block, crc = peers.pattern(65536), 0
+    for _ in range(nbytes // 65536):
+        crc = zlib.crc32(block, crc)
+    return zlib.crc32(block[:nbytes % 65536], crc) & 0xffffffff
 
 
 def qemu_cpu_s(pid):
@@ -123,10 +133,15 @@ class Bench:
 
     def _efinet(self, direction, policy, nbytes, select=False, peer=None):
         self._open(policy)
-        fd = self._connect(peer or (("src" if nbytes == self.size else "small") if direction == "rx" else "sink"))
+        peer = peer or (("src" if nbytes == self.size else "small") if direction == "rx" else "sink")
+        fd = self._connect(peer)
         s0 = self._ask("stats")
         if direction == "rx":
             r = self._ask("bulkrecv fd=%d bytes=%d select=%d" % (fd, nbytes, int(select)))
+            # every byte checked against what a host source peer sent
+            if self.plan.peers[peer].kind == "source" and r["ret"] == nbytes and int(r["crc"], 16) != pattern_crc(nbytes):
+                raise BenchError("efi-net under %s received %d bytes with CRC %s, the peer sent %08x"
+                                 % (policy, nbytes, r["crc"], pattern_crc(nbytes)))
         else:
             # drain: timed until every Transmit completed (acknowledged), as
             # the raw driver is; then the peer must see all of it.
@@ -222,7 +237,7 @@ class Bench:
             self.with_image = True
         except build.BuildError:
             self.with_image = False  # the image is optional here: say so in the facts
-        plan = _Plan(self.size, self.small, self.with_image and not self.tap, self.tap)
+        plan = self.plan = _Plan(self.size, self.small, self.with_image and not self.tap, self.tap)
         self.with_image = self.with_image and not self.tap  # image peers are reached over loopback forwards
         self.be.start([plan], run_dir)
         try:

@@ -68,3 +68,11 @@ def test_committed_baselines_are_well_formed():
         assert b["facts"]["accel"] in ("tcg", "kvm")
         for k, v in b["entries"].items():
             assert v["ratio"] > 0 and v["polls_per_mb"] >= 0, (f, k)
+
+
+def test_pattern_crc_is_the_crc_of_what_a_source_peer_sends():
+    import zlib
+    from fwnet import peers
+    for n in (0, 1, 65535, 65536, 65537, 3 * 65536 + 17):
+        assert bench.pattern_crc(n) == zlib.crc32(peers.pattern(n)), n
+    assert bench.pattern_crc(65536) != bench.pattern_crc(65537)
