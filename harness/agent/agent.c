@@ -399,6 +399,46 @@ int agent_execute(struct agent_env *env, const char *line) {
     }
     ret = r < 0 && total == 0 ? -1 : total;
     kv_hex32(fields, sizeof(fields), "crc", crc);
+  } else if (streq(op, "bulksend") && agent_arg(args, "fds", fdsarg, sizeof(fdsarg))) {
+    /* a select()-driven send over fds=, bytes= of the pattern to each
+     * (MSG_DONTWAIT: a writable socket takes what fits, the loop moves on);
+     * drain=1 as below; ret is the total over all of them */
+    long long want = agent_arg_int(args, "bytes", 0), total = 0;
+    static long long sent[EFISOCK_FD_SETSIZE];
+    for (int f = 0; f < EFISOCK_FD_SETSIZE; f++) sent[f] = 0;
+    efisock_fd_set live, all;
+    int maxfd = parse_fdlist(args, "fds", &live), nlive = 0, failed = 0;
+    all = live;
+    for (int f = 0; f <= maxfd; f++) nlive += EFISOCK_FD_ISSET(f, &live) ? 1 : 0;
+    while (nlive > 0 && !failed) {
+      efisock_fd_set rs, ws = live, es;
+      EFISOCK_FD_ZERO(&rs);
+      EFISOCK_FD_ZERO(&es);
+      if (o->select(n, maxfd + 1, &rs, &ws, &es, 10000) <= 0) {
+        failed = 1;
+        break;
+      }
+      for (int f = 0; f <= maxfd; f++) {
+        if (!EFISOCK_FD_ISSET(f, &ws)) continue;
+        long long left = want - sent[f];
+        size_t chunk = (size_t)(left < 65536 ? left : 65536);
+        fill(iobuf, chunk, "seq", (size_t)sent[f]);
+        intptr_t r = o->sendto(n, f, iobuf, chunk, EFISOCK_MSG_DONTWAIT, NULL);
+        if (r > 0) sent[f] += r, total += r;
+        else if (r < 0 && o->last_errno(n) != EFISOCK_EAGAIN) failed = 1; /* EAGAIN: select again */
+        if (sent[f] >= want) {
+          EFISOCK_FD_CLR(f, &live);
+          nlive--;
+        }
+      }
+    }
+    if (agent_arg_int(args, "drain", 0) && !failed) {
+      struct efinet_stats st;
+      for (int f = 0; f <= maxfd; f++)
+        while (EFISOCK_FD_ISSET(f, &all) && o->stats(n, f, &st) == 0 && st.tx_completed < st.tx_posted)
+          o->sleep_ms(n, 0);
+    }
+    ret = failed && total == 0 ? -1 : total;
   } else if (streq(op, "bulksend")) {
     long long want = agent_arg_int(args, "bytes", 0), total = 0;
     uint32_t crc = 0;

@@ -4,8 +4,8 @@ One OVMF boot, one NIC; in that same run:
   raw              EFI_TCP4 directly: 4 tokens of 64 KiB posted, Poll loop
   bits             the precedent: one 64 KiB Receive (or Transmit), busy Poll
   efinet-<policy>  efi-net sockets, recv/send loops, Poll policy adaptive/always/never
-  efinet-select    efi-net, a select()-driven receive loop (adaptive)
-  efinet-4conn     four connections received by one select() loop
+  efinet-select    efi-net, select()-driven receive and send loops (adaptive)
+  efinet-4conn     four connections received, or sent, by one select() loop
   efinet@rump      efi-net (adaptive), the rump-hw image (lwIP) as the peer
                    instead of a host peer: firmware stack to bare-metal stack
   linux            the Linux agent against the same peer on loopback (reference)
@@ -154,15 +154,27 @@ class Bench:
         self._ask("close fd=%d" % fd)
         return self._counted(r, s0, s1)
 
-    def _efinet_multi(self, policy, nconn):
-        """nconn connections received at once by one select() loop, each
-        carrying size/nconn bytes: the same total as one bulk transfer."""
+    def _efinet_multi(self, direction, policy, nconn):
+        """nconn connections moved at once by one select() loop, each
+        carrying size/nconn bytes (receives from nconn=4 quarter sources;
+        nconn=1 is the select()-driven send on one connection). Send is timed until every Transmit completed, as in
+        _efinet; the sinks must then see all of it."""
         self._open(policy)
-        fds = [self._connect("quarter") for _ in range(nconn)]
+        peer = "quarter" if direction == "rx" else "sink"
+        fds = [self._connect(peer) for _ in range(nconn)]
+        fdl = ",".join(map(str, fds))
         s0 = self._ask("stats")
-        r = self._ask("bulkrecv fds=%s bytes=%d" % (",".join(map(str, fds)), self.size // nconn))
+        if direction == "rx":
+            r = self._ask("bulkrecv fds=%s bytes=%d" % (fdl, self.size // nconn))
+        else:
+            r = self._ask("bulksend fds=%s bytes=%d drain=1" % (fdl, self.size // nconn))
         s1 = self._ask("stats")
         for fd in fds:
+            if direction == "tx":
+                self._ask("shutdown fd=%d how=wr" % fd)
+                eof = self._ask("recv fd=%d len=16" % fd)
+                if eof["ret"] != 0:
+                    raise BenchError("sink answered %s" % eof)
             self._ask("close fd=%d" % fd)
         return self._counted(r, s0, s1)
 
@@ -254,7 +266,9 @@ class Bench:
                         self._measure("efinet-" + pol, d, lambda: self._efinet(d, pol, S), S)
                     self._measure("efinet-never", d, lambda: self._efinet(d, "never", self.small), self.small)
                 self._measure("efinet-select", "rx", lambda: self._efinet("rx", "adaptive", S, True), S)
-                self._measure("efinet-4conn", "rx", lambda: self._efinet_multi("adaptive", 4), S // 4 * 4)
+                self._measure("efinet-select", "tx", lambda: self._efinet_multi("tx", "adaptive", 1), S)
+                for d in ("rx", "tx"):
+                    self._measure("efinet-4conn", d, lambda: self._efinet_multi(d, "adaptive", 4), S // 4 * 4)
                 if self.with_image:  # same bulk test, the rump-hw image (lwIP) as the peer
                     self._measure("efinet@rump", "rx", lambda: self._efinet("rx", "adaptive", S, peer="rsrc"), S)
                     self._measure("efinet@rump", "tx", lambda: self._efinet("tx", "adaptive", S, peer="rsink"), S)
