@@ -239,6 +239,60 @@ static int parse_fdlist(const char *args, const char *key, efisock_fd_set *s) {
   return max;
 }
 
+/* Bulk transfers over several connections, driven by one select() loop:
+ * step() runs for each ready fd and says whether it is done (1), failed
+ * (-1) or wants another turn (0). Returns nonzero when select() found
+ * nothing for 10 s or a step failed. */
+struct bulk_many {
+  long long want, total;
+  long long moved[EFISOCK_FD_SETSIZE];
+};
+typedef int (*bulk_step)(const struct agent_netops *o, struct agent_net *n, int fd, struct bulk_many *m);
+
+static int select_each(const struct agent_netops *o, struct agent_net *n, efisock_fd_set live, int maxfd,
+                       bool writing, bulk_step step, struct bulk_many *m) {
+  int nlive = 0;
+  for (int f = 0; f <= maxfd; f++) nlive += EFISOCK_FD_ISSET(f, &live) ? 1 : 0;
+  while (nlive > 0) {
+    efisock_fd_set rs, ws, es;
+    EFISOCK_FD_ZERO(&rs);
+    EFISOCK_FD_ZERO(&ws);
+    EFISOCK_FD_ZERO(&es);
+    if (writing) ws = live;
+    else rs = live;
+    if (o->select(n, maxfd + 1, &rs, &ws, &es, 10000) <= 0) return 1;
+    for (int f = 0; f <= maxfd; f++) {
+      if (!EFISOCK_FD_ISSET(f, writing ? &ws : &rs)) continue;
+      int r = step(o, n, f, m);
+      if (r < 0) return 1;
+      if (r > 0) {
+        EFISOCK_FD_CLR(f, &live);
+        nlive--;
+      }
+    }
+  }
+  return 0;
+}
+
+/* read what is there; done at bytes= or EOF */
+static int recv_step(const struct agent_netops *o, struct agent_net *n, int fd, struct bulk_many *m) {
+  long long left = m->want - m->moved[fd];
+  intptr_t r = o->recvfrom(n, fd, iobuf, (size_t)(left < (long long)MAXBUF ? left : (long long)MAXBUF), 0, NULL);
+  if (r > 0) m->moved[fd] += r, m->total += r;
+  return r < 0 ? -1 : (r == 0 || m->moved[fd] >= m->want);
+}
+
+/* send what fits without blocking (EAGAIN: select again) */
+static int send_step(const struct agent_netops *o, struct agent_net *n, int fd, struct bulk_many *m) {
+  long long left = m->want - m->moved[fd];
+  size_t chunk = (size_t)(left < 65536 ? left : 65536);
+  fill(iobuf, chunk, "seq", (size_t)m->moved[fd]);
+  intptr_t r = o->sendto(n, fd, iobuf, chunk, EFISOCK_MSG_DONTWAIT, NULL);
+  if (r > 0) m->moved[fd] += r, m->total += r;
+  if (r < 0 && o->last_errno(n) != EFISOCK_EAGAIN) return -1;
+  return m->moved[fd] >= m->want;
+}
+
 static const struct {
   const char *name;
   short bit;
@@ -344,34 +398,11 @@ int agent_execute(struct agent_env *env, const char *line) {
   } else if (streq(op, "bulkrecv") && agent_arg(args, "fds", fdsarg, sizeof(fdsarg))) {
     /* several connections at once: select() over fds=, each read until
      * bytes= or EOF; ret is the total over all of them */
-    long long want = agent_arg_int(args, "bytes", 0), total = 0;
-    static long long got[EFISOCK_FD_SETSIZE];
-    for (int f = 0; f < EFISOCK_FD_SETSIZE; f++) got[f] = 0;
+    struct bulk_many m = {agent_arg_int(args, "bytes", 0), 0, {0}};
     efisock_fd_set live;
-    int maxfd = parse_fdlist(args, "fds", &live), nlive = 0, failed = 0;
-    for (int f = 0; f <= maxfd; f++) nlive += EFISOCK_FD_ISSET(f, &live) ? 1 : 0;
-    while (nlive > 0 && !failed) {
-      efisock_fd_set rs = live, ws, es;
-      EFISOCK_FD_ZERO(&ws);
-      EFISOCK_FD_ZERO(&es);
-      if (o->select(n, maxfd + 1, &rs, &ws, &es, 10000) <= 0) {
-        failed = 1;
-        break;
-      }
-      for (int f = 0; f <= maxfd; f++) {
-        if (!EFISOCK_FD_ISSET(f, &rs)) continue;
-        long long left = want - got[f];
-        size_t chunk = (size_t)(left < (long long)MAXBUF ? left : (long long)MAXBUF);
-        intptr_t r = o->recvfrom(n, f, iobuf, chunk, 0, NULL);
-        if (r > 0) got[f] += r, total += r;
-        if (r < 0) failed = 1;
-        if (r <= 0 || got[f] >= want) {
-          EFISOCK_FD_CLR(f, &live);
-          nlive--;
-        }
-      }
-    }
-    ret = failed && total == 0 ? -1 : total;
+    int maxfd = parse_fdlist(args, "fds", &live);
+    int failed = select_each(o, n, live, maxfd, false, recv_step, &m);
+    ret = failed && m.total == 0 ? -1 : m.total;
   } else if (streq(op, "bulkrecv")) {
     /* receive up to bytes= or EOF; report total, CRC, elapsed */
     long long want = agent_arg_int(args, "bytes", 0), total = 0;
@@ -400,45 +431,19 @@ int agent_execute(struct agent_env *env, const char *line) {
     ret = r < 0 && total == 0 ? -1 : total;
     kv_hex32(fields, sizeof(fields), "crc", crc);
   } else if (streq(op, "bulksend") && agent_arg(args, "fds", fdsarg, sizeof(fdsarg))) {
-    /* a select()-driven send over fds=, bytes= of the pattern to each
-     * (MSG_DONTWAIT: a writable socket takes what fits, the loop moves on);
+    /* a select()-driven send over fds=, bytes= of the pattern to each;
      * drain=1 as below; ret is the total over all of them */
-    long long want = agent_arg_int(args, "bytes", 0), total = 0;
-    static long long sent[EFISOCK_FD_SETSIZE];
-    for (int f = 0; f < EFISOCK_FD_SETSIZE; f++) sent[f] = 0;
-    efisock_fd_set live, all;
-    int maxfd = parse_fdlist(args, "fds", &live), nlive = 0, failed = 0;
-    all = live;
-    for (int f = 0; f <= maxfd; f++) nlive += EFISOCK_FD_ISSET(f, &live) ? 1 : 0;
-    while (nlive > 0 && !failed) {
-      efisock_fd_set rs, ws = live, es;
-      EFISOCK_FD_ZERO(&rs);
-      EFISOCK_FD_ZERO(&es);
-      if (o->select(n, maxfd + 1, &rs, &ws, &es, 10000) <= 0) {
-        failed = 1;
-        break;
-      }
-      for (int f = 0; f <= maxfd; f++) {
-        if (!EFISOCK_FD_ISSET(f, &ws)) continue;
-        long long left = want - sent[f];
-        size_t chunk = (size_t)(left < 65536 ? left : 65536);
-        fill(iobuf, chunk, "seq", (size_t)sent[f]);
-        intptr_t r = o->sendto(n, f, iobuf, chunk, EFISOCK_MSG_DONTWAIT, NULL);
-        if (r > 0) sent[f] += r, total += r;
-        else if (r < 0 && o->last_errno(n) != EFISOCK_EAGAIN) failed = 1; /* EAGAIN: select again */
-        if (sent[f] >= want) {
-          EFISOCK_FD_CLR(f, &live);
-          nlive--;
-        }
-      }
-    }
+    struct bulk_many m = {agent_arg_int(args, "bytes", 0), 0, {0}};
+    efisock_fd_set live;
+    int maxfd = parse_fdlist(args, "fds", &live);
+    int failed = select_each(o, n, live, maxfd, true, send_step, &m);
     if (agent_arg_int(args, "drain", 0) && !failed) {
       struct efinet_stats st;
       for (int f = 0; f <= maxfd; f++)
-        while (EFISOCK_FD_ISSET(f, &all) && o->stats(n, f, &st) == 0 && st.tx_completed < st.tx_posted)
+        while (EFISOCK_FD_ISSET(f, &live) && o->stats(n, f, &st) == 0 && st.tx_completed < st.tx_posted)
           o->sleep_ms(n, 0);
     }
-    ret = failed && total == 0 ? -1 : total;
+    ret = failed && m.total == 0 ? -1 : m.total;
   } else if (streq(op, "bulksend")) {
     long long want = agent_arg_int(args, "bytes", 0), total = 0;
     uint32_t crc = 0;

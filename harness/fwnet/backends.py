@@ -332,7 +332,8 @@ class OvmfBackend(Backend):
         qemu.make_disk(self.efi, disk)
         return qemu.make_cmdline(gd, self.fw, disk, self.accel, self.opts.nic, self.guestfwds,
                                  self.hostfwds, os.path.join(gd, "capture.pcap"), sock, lan_sock=lan,
-                                 tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k))
+                                 tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k),
+                                 snaplen=getattr(self.opts, "snaplen", 0))
 
     def start(self, scenarios, run_dir):
         self.run_dir = run_dir
@@ -412,7 +413,7 @@ class OvmfBackend(Backend):
 
     def _tap_up(self):
         try:
-            self.tcpdump = qemu.tap_up(self.run_dir)
+            self.tcpdump = qemu.tap_up(self.run_dir, getattr(self.opts, "snaplen", 0))
         except qemu.QemuError as e:
             raise BackendError(str(e))
 
@@ -601,7 +602,8 @@ class RumpBackend(OvmfBackend):
         try:
             return qemu.make_kernel_cmdline(self.image, self.append, self.accel, self.opts.nic, self.guestfwds,
                                             self.hostfwds, os.path.join(gd, "capture.pcap"), sock, lan_sock=lan,
-                                            tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k))
+                                            tap=self.net == "tap", mac="52:54:00:12:34:%02x" % (0x56 + k),
+                                            snaplen=getattr(self.opts, "snaplen", 0))
         except qemu.QemuError as e:
             raise BackendError(str(e))
 

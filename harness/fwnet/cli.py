@@ -14,7 +14,12 @@ SCEN_DIR = os.path.join(bld.ROOT, "scenarios")
 
 
 def cmd_build(args):
-    for t in args.trees:
+    bad = [t for t in args.trees if t not in bld.TREES]
+    if bad:
+        print("fwnet build: no such tree: %s (trees: %s)" % (", ".join(bad), ", ".join(sorted(bld.TREES))),
+              file=sys.stderr)
+        return 2
+    for t in args.trees or ["release"]:
         bld.build(t, args.jobs)
     return 0
 
@@ -314,7 +319,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="fwnet", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build host code and EFI targets")
-    b.add_argument("trees", nargs="*", default=["release"], choices=sorted(bld.TREES))
+    # checked in cmd_build: argparse (3.11) checks an empty nargs="*" list against choices and refuses it
+    b.add_argument("trees", nargs="*", help="%s (default: release)" % ", ".join(sorted(bld.TREES)))
     b.add_argument("--jobs", "-j", type=int)
     b.set_defaults(func=cmd_build)
     t = sub.add_parser("test", help="build everything, run every test (also under ASan/UBSan)")
@@ -369,12 +375,16 @@ def main(argv=None):
     bn.add_argument("--seed", type=int, default=1)
     bn.add_argument("--net", default="slirp", choices=["slirp", "tap"],
                     help="tap (root): a real network in fwnet's namespace; adds the UDP packet rate")
+    bn.add_argument("--snaplen", type=int, default=128,
+                    help="bytes of each frame kept in the capture (default 128: headers; 0: whole frames)")
     br = sub.add_parser("bench-rump", help="figures for the rump-hw image beside a Linux reference peer")
     br.add_argument("--size", type=float, default=64, help="MiB per TCP transfer (default 64)")
     br.add_argument("--requests", type=int, default=200, help="sequential HTTP requests (concurrent: twice as many)")
     br.add_argument("--repeat", type=int, default=3, help="boots timed (median reported)")
     br.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
     br.add_argument("--image", help="another multiboot image with the same services")
+    br.add_argument("--snaplen", type=int, default=128,
+                    help="bytes of each frame kept in the capture (default 128: headers; 0: whole frames)")
     br.add_argument("--accel", choices=["kvm", "tcg"])
     br.add_argument("--firmware", help=argparse.SUPPRESS)
     br.add_argument("--out")

@@ -153,7 +153,7 @@ def forget_accel(cache_dir, why):
 TAP_DEV, TAP_HOST, TAP_GUEST = "fwtap0", "10.0.3.1", "10.0.3.15"
 
 
-def tap_up(run_dir):
+def tap_up(run_dir, snaplen=0):
     """fwtap0 in fwnet's namespace (root, after isolation.enter()): host side
     10.0.3.1/24, captured by tcpdump into run_dir/tap.pcap (returned)."""
     if os.getuid() != 0 or os.environ.get("FWNET_IN_NETNS") != "1":
@@ -167,7 +167,8 @@ def tap_up(run_dir):
     ip("tuntap", "add", "dev", TAP_DEV, "mode", "tap")
     ip("addr", "add", TAP_HOST + "/24", "dev", TAP_DEV)
     ip("link", "set", TAP_DEV, "up")
-    return subprocess.Popen(["tcpdump", "-i", TAP_DEV, "-U", "-n", "-w", os.path.join(run_dir, "tap.pcap")],
+    return subprocess.Popen(["tcpdump", "-i", TAP_DEV, "-U", "-n", "-s", str(snaplen or 262144),
+                             "-w", os.path.join(run_dir, "tap.pcap")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -195,8 +196,14 @@ def _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr=GUEST_ADDR):
     return netdev
 
 
+def _capture(pcap, snaplen):
+    """QEMU's filter-dump of the netdev; snaplen > 0 keeps only the first
+    snaplen bytes of each frame (headers, for long bulk runs)."""
+    return "filter-dump,id=cap0,netdev=n0,file=" + pcap + (",maxlen=%d" % snaplen if snaplen else "")
+
+
 def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256,
-                 lan_sock=None, tap=False, mac="52:54:00:12:34:56"):
+                 lan_sock=None, tap=False, mac="52:54:00:12:34:56", snaplen=0):
     """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
     hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
     guest joins fwnet-netsim's LAN (which does the forwarding) instead."""
@@ -214,7 +221,7 @@ def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap,
            "-drive", "if=none,id=disk0,format=raw,file=" + disk,
            "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
            "-netdev", ",".join(netdev), "-device", nicdev,
-           "-object", "filter-dump,id=cap0,netdev=n0,file=" + pcap,
+           "-object", _capture(pcap, snaplen),
            "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
            "-serial", "chardev:ser0"]
     check_cmdline(cmd)
@@ -235,7 +242,7 @@ def check_multiboot(path):
 
 
 def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=32,
-                        lan_sock=None, tap=False, mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR):
+                        lan_sock=None, tap=False, mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR, snaplen=0):
     """A multiboot image booted with -kernel (fwnet-rump.elf, or any image a
     user gives): the pc machine and its 8259s, legacy virtio (the image's
     driver speaks the transitional interface), -cpu max for RDRAND. The
@@ -254,7 +261,7 @@ def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, s
            "-smp", "1", "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot",
            "-monitor", "none", "-kernel", kernel, "-append", append,
            "-netdev", ",".join(netdev), "-device", nicdev,
-           "-object", "filter-dump,id=cap0,netdev=n0,file=" + pcap,
+           "-object", _capture(pcap, snaplen),
            "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
            "-serial", "chardev:ser0"]
     check_cmdline(cmd)

@@ -33,7 +33,7 @@ class BenchError(Exception):
     pass
 
 
-def _boot(image, append, accel, nic, mem, d, fwd=True, tap=False):
+def _boot(image, append, accel, nic, mem, d, fwd=True, tap=False, snaplen=0):
     """Boot; returns (qemu, console, {service: (host, port)}, seconds to
     'listening', the listening line's fields)."""
     os.makedirs(d, exist_ok=True)
@@ -42,7 +42,7 @@ def _boot(image, append, accel, nic, mem, d, fwd=True, tap=False):
         os.unlink(sock)
     hostports = {k: rump.free_port() for k in PORTS} if fwd and not tap else {}
     cmd = qemu.make_kernel_cmdline(image, append, accel, nic, [], [(hostports[k], PORTS[k]) for k in hostports],
-                                   os.path.join(d, "capture.pcap"), sock, mem=mem, tap=tap)
+                                   os.path.join(d, "capture.pcap"), sock, mem=mem, tap=tap, snaplen=snaplen)
     t0 = time.monotonic()
     q = qemu.Qemu(cmd, d)
     con = None
@@ -198,10 +198,10 @@ def run(opts, log, out):
     spec = lambda kind, nbytes=0: types.SimpleNamespace(kind=kind, bytes=nbytes, close=True, name=kind, port=0)
     ref = {"http": peers.HostPeer(spec("http")).start(), "discard": peers.HostPeer(spec("discard")).start(),
            "source": peers.HostPeer(spec("source", size)).start()}
-    tcpdump = qemu.tap_up(out) if tap else None
+    tcpdump = qemu.tap_up(out, opts.snaplen) if tap else None
     try:
         q, con, hp, _, _ = _boot(image, tap_append if tap else append, accel, opts.nic, 32,
-                                 os.path.join(out, "image"), tap=tap)
+                                 os.path.join(out, "image"), tap=tap, snaplen=opts.snaplen)
     except qemu.QemuError:
         qemu.tap_down(tcpdump) if tap else None
         raise

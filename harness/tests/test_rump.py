@@ -127,3 +127,29 @@ def test_bench_rump_prints_figures_beside_linux(built, tmp_path):
     assert 1 <= res["min_mem_mib"] <= 32
     assert res["listening_s_median"] > 0 and res["load_kib"] > 0 and res["bss_kib"] > 0
     assert not qemu_processes(out)
+
+
+def test_capture_keeps_headers_only_when_asked(built, tmp_path):
+    """--snaplen (bench, bench-rump): QEMU's filter-dump keeps the first
+    snaplen bytes of each frame and the frame's real length."""
+    import struct
+    from fwnet import rump, rumpbench
+    d = str(tmp_path / "img")
+    q, con, addrs, _, _ = rumpbench._boot(IMAGE, rump.RUMP_STATIC + " svc=http", "tcg", "virtio", 32, d,
+                                          snaplen=64)
+    try:
+        assert rumpbench._http_get(addrs["http"], "/20000") > 20000
+    finally:
+        con.close()
+        q.stop(grace=0)
+    data = open(os.path.join(d, "capture.pcap"), "rb").read()
+    assert struct.unpack("<I", data[:4])[0] == 0xa1b2c3d4 and struct.unpack("<I", data[16:20])[0] == 64
+    recs, off = [], 24
+    while off + 16 <= len(data):
+        incl, orig = struct.unpack("<II", data[off + 8:off + 16])
+        recs.append((incl, orig))
+        off += 16 + incl
+    assert recs and all(incl <= 64 for incl, _ in recs)
+    assert any(orig > 1000 for _, orig in recs)  # full-sized frames, cut
+    assert "maxlen=64" in open(os.path.join(d, "qemu.cmdline")).read()
+    assert not qemu_processes(str(tmp_path))

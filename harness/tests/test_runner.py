@@ -154,3 +154,8 @@ def test_listed_hang_is_a_result_and_ends_the_scenario():
     be = _HangingBackend(hang_at=2)
     results, err = runner.run_scenario(be, sc, 30)
     assert err and "step 2 (send" in err
+
+
+def test_build_names_an_unknown_tree():
+    r = fwnet("build", "nosuch")
+    assert r.returncode == 2 and "no such tree: nosuch" in r.stderr
