@@ -448,12 +448,15 @@ int agent_execute(struct agent_env *env, const char *line) {
     long long want = agent_arg_int(args, "bytes", 0), total = 0;
     uint32_t crc = 0;
     intptr_t r = 1;
+    /* crc=0: the benchmarks' sends skip the digest of the agent's own
+     * pattern (work the raw driver does not do, ~6% of a send under TCG) */
+    bool digest = agent_arg_int(args, "crc", 1) != 0;
     while (total < want && r > 0) {
       size_t chunk = (size_t)(want - total < 65536 ? want - total : 65536);
       fill(iobuf, chunk, "seq", (size_t)total);
       r = o->sendto(n, fd, iobuf, chunk, 0, NULL);
       if (r > 0) {
-        crc = crc32_update(crc, iobuf, (size_t)r);
+        if (digest) crc = crc32_update(crc, iobuf, (size_t)r);
         total += r;
       }
     }
@@ -467,7 +470,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       }
     }
     ret = r < 0 && total == 0 ? -1 : total;
-    kv_hex32(fields, sizeof(fields), "crc", crc);
+    if (digest) kv_hex32(fields, sizeof(fields), "crc", crc);
   } else if (streq(op, "bulkecho")) {
     /* send bytes= of the pattern and read the echo back at the same time
      * (poll-driven, so neither direction's window can deadlock the other) */

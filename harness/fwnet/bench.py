@@ -145,7 +145,7 @@ class Bench:
         else:
             # drain: timed until every Transmit completed (acknowledged), as
             # the raw driver is; then the peer must see all of it.
-            r = self._ask("bulksend fd=%d bytes=%d drain=1" % (fd, nbytes))
+            r = self._ask("bulksend fd=%d bytes=%d drain=1 crc=0" % (fd, nbytes))
             self._ask("shutdown fd=%d how=wr" % fd)
             eof = self._ask("recv fd=%d len=16" % fd)
             if eof["ret"] != 0:
