@@ -59,6 +59,46 @@ def pattern_crc(nbytes):
     return zlib.crc32(block[:nbytes % 65536], crc) & 0xffffffff
 
 
+def _threads(pid):
+    try:
+        return [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+    except OSError:
+        return []
+
+
+def pin_vcpu(qpid, others=()):
+    """Give the guest's vCPU thread (QEMU names it "CPU 0/TCG" or ".../KVM")
+    the last CPU to itself and keep everything else on the others: QEMU's
+    I/O thread, the relays it forks, other QEMUs (image peers), this
+    harness and its peer threads.
+    Unpinned, the busy vCPU and the host side of the network fight for the
+    same cores and single runs vary by tens of percent. Returns what was
+    done (for the facts), or None when there are too few CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    vcpu, rest = cpus[-1], set(cpus[:-1])
+    pinned = 0
+    for tid in _threads(qpid):
+        try:
+            with open("/proc/%d/task/%d/comm" % (qpid, tid)) as f:
+                comm = f.read().strip()
+            is_vcpu = comm.startswith("CPU ")
+            os.sched_setaffinity(tid, {vcpu} if is_vcpu else rest)
+            pinned += is_vcpu
+        except OSError:
+            continue
+    for tid in [t for pid in list(others) + [os.getpid()] for t in _threads(pid)]:  # threads made later inherit
+        try:
+            os.sched_setaffinity(tid, rest)
+        except OSError:
+            pass
+    if not pinned:
+        return None
+    return "vCPU thread on CPU %d; QEMU's other threads, relays and peers on CPU %s" % (
+        vcpu, ",".join(map(str, sorted(rest))))
+
+
 def qemu_cpu_s(pid):
     with open("/proc/%d/stat" % pid) as f:
         parts = f.read().rsplit(")", 1)[1].split()
@@ -254,8 +294,12 @@ class Bench:
         self.be.start([plan], run_dir)
         try:
             self.addrs = self.be.begin(plan)
-            self.log("bench: %s, nic %s, accel %s, %d MiB x %d" % (
-                self.be.fw["name"], self.opts.nic, self.be.accel, self.size // MiB or 1, self.opts.repeat))
+            qpid = self.be.q.proc.pid
+            self.pinning = pin_vcpu(qpid, [q.proc.pid for q in qemu.Qemu.live if q.proc.pid != qpid]) \
+                if getattr(self.opts, "pin", True) else None
+            self.log("bench: %s, nic %s, accel %s, %d MiB x %d, pinning: %s" % (
+                self.be.fw["name"], self.opts.nic, self.be.accel, self.size // MiB or 1, self.opts.repeat,
+                self.pinning or "none"))
             S = self.size
             for rep in range(self.opts.repeat):
                 self.log("repeat %d/%d" % (rep + 1, self.opts.repeat))
@@ -306,7 +350,8 @@ class Bench:
                           "accel_why": self.be.accel_why, "vendor": self.be.facts.get("vendor"),
                           "image_peer": "rump-hw (lwIP) via slirp hostfwd" if self.with_image else
                           ("not on tap" if self.tap else "not built"),
-                          "net": "tap" if self.tap else "slirp"}
+                          "net": "tap" if self.tap else "slirp",
+                          "pinning": self.pinning or "none"}
         finally:
             self.be.stop()
         self._measure_linux()

@@ -375,6 +375,8 @@ def main(argv=None):
     bn.add_argument("--seed", type=int, default=1)
     bn.add_argument("--net", default="slirp", choices=["slirp", "tap"],
                     help="tap (root): a real network in fwnet's namespace; adds the UDP packet rate")
+    bn.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="leave the vCPU thread unpinned (default: a CPU of its own, the rest elsewhere)")
     bn.add_argument("--snaplen", type=int, default=128,
                     help="bytes of each frame kept in the capture (default 128: headers; 0: whole frames)")
     br = sub.add_parser("bench-rump", help="figures for the rump-hw image beside a Linux reference peer")

@@ -214,7 +214,9 @@ def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap,
         nicdev = "e1000,netdev=n0,mac=" + mac  # iPXE's EFI ROM
     else:
         raise QemuError("nic must be virtio or e1000, not %r" % nic)
-    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", str(mem), "-smp", "1",
+    # debug-threads: the vCPU thread is named "CPU 0/TCG", so the bench can pin it
+    cmd = ["qemu-system-x86_64", "-name", "fwnet,debug-threads=on", "-machine", "q35", "-accel", accel,
+           "-m", str(mem), "-smp", "1",
            "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot", "-monitor", "none",
            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
            "-drive", "if=pflash,format=raw,unit=1,file=" + os.path.join(run_dir, "vars.fd"),
@@ -257,7 +259,8 @@ def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, s
         nicdev = "e1000,netdev=n0,romfile=,mac=" + mac
     else:
         raise QemuError("nic must be virtio or e1000, not %r" % nic)
-    cmd = ["qemu-system-x86_64", "-machine", "pc", "-cpu", "max", "-accel", accel, "-m", str(mem),
+    cmd = ["qemu-system-x86_64", "-name", "fwnet,debug-threads=on", "-machine", "pc", "-cpu", "max",
+           "-accel", accel, "-m", str(mem),
            "-smp", "1", "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot",
            "-monitor", "none", "-kernel", kernel, "-append", append,
            "-netdev", ",".join(netdev), "-device", nicdev,
