@@ -76,3 +76,40 @@ def test_pattern_crc_is_the_crc_of_what_a_source_peer_sends():
     for n in (0, 1, 65535, 65536, 65537, 3 * 65536 + 17):
         assert bench.pattern_crc(n) == zlib.crc32(peers.pattern(n)), n
     assert bench.pattern_crc(65536) != bench.pattern_crc(65537)
+
+
+def test_pin_vcpu_gives_the_vcpu_thread_a_cpu_of_its_own():
+    import subprocess
+    import sys
+    import time
+    import pytest
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing to pin")
+    # a stand-in for QEMU: a thread named as QEMU names its vCPU thread
+    code = ("import threading, time, os\n"
+            "def f():\n"
+            "    open('/proc/self/task/%d/comm' % threading.get_native_id(), 'w').write('CPU 0/TCG')\n"
+            "    time.sleep(30)\n"
+            "threading.Thread(target=f, daemon=True).start()\n"
+            "time.sleep(30)\n")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    mine = os.sched_getaffinity(0)
+    try:
+        comm = {}
+        for _ in range(100):
+            comm = {t: open("/proc/%d/task/%d/comm" % (child.pid, t)).read().strip()
+                    for t in bench._threads(child.pid)}
+            if "CPU 0/TCG" in comm.values():
+                break
+            time.sleep(0.05)
+        what = bench.pin_vcpu(child.pid)
+        assert what and "vCPU thread on CPU %d" % cpus[-1] in what
+        for t, name in comm.items():
+            want = {cpus[-1]} if name == "CPU 0/TCG" else set(cpus[:-1])
+            assert os.sched_getaffinity(t) == want, (name, os.sched_getaffinity(t))
+        assert os.sched_getaffinity(0) == set(cpus[:-1])  # the harness keeps off the vCPU's CPU
+    finally:
+        os.sched_setaffinity(0, mine)
+        child.kill()
+        child.wait()
