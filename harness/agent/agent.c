@@ -63,7 +63,7 @@ void agent_kv_ip(char *out, size_t cap, const char *key, uint32_t net_order) {
   agent_kv(out, cap, key, b);
 }
 
-static void kv_hex32(char *out, size_t cap, const char *key, uint32_t v) {
+void agent_kv_hex32(char *out, size_t cap, const char *key, uint32_t v) {
   char b[9];
   for (int i = 7; i >= 0; i--, v >>= 4) b[i] = "0123456789abcdef"[v & 15];
   b[8] = 0;
@@ -134,7 +134,7 @@ static void crc32_init(void) {
   crc_ready = true;
 }
 
-static uint32_t crc32_update(uint32_t crc, const uint8_t *d, size_t n) {
+uint32_t agent_crc32(uint32_t crc, const uint8_t *d, size_t n) {
   if (!crc_ready) crc32_init();
   crc = ~crc;
   for (; n >= 4; n -= 4, d += 4) {
@@ -370,7 +370,7 @@ int agent_execute(struct agent_env *env, const char *line) {
     bool has_to = streq(op, "sendto");
     if (has_to) arg_sin(args, &to);
     ret = o->sendto(n, fd, iobuf, len, parse_flags(args), has_to ? &to : NULL);
-    if (ret > 0) kv_hex32(fields, sizeof(fields), "crc", crc32_update(0, iobuf, (size_t)ret));
+    if (ret > 0) agent_kv_hex32(fields, sizeof(fields), "crc", agent_crc32(0, iobuf, (size_t)ret));
   } else if (streq(op, "recv") || streq(op, "recvfrom")) {
     size_t len = (size_t)agent_arg_int(args, "len", 1024);
     if (len > MAXBUF) len = MAXBUF;
@@ -380,7 +380,7 @@ int agent_execute(struct agent_env *env, const char *line) {
     ret = o->recvfrom(n, fd, iobuf, len, flags, &from);
     if (ret >= 0) {
       size_t got = (size_t)ret < len ? (size_t)ret : len;
-      kv_hex32(fields, sizeof(fields), "crc", crc32_update(0, iobuf, got));
+      agent_kv_hex32(fields, sizeof(fields), "crc", agent_crc32(0, iobuf, got));
       if (got <= 32) {
         char hex[65];
         for (size_t k = 0; k < got; k++) {
@@ -424,12 +424,12 @@ int agent_execute(struct agent_env *env, const char *line) {
       }
       r = o->recvfrom(n, fd, iobuf, chunk, 0, NULL);
       if (r > 0) {
-        crc = crc32_update(crc, iobuf, (size_t)r);
+        crc = agent_crc32(crc, iobuf, (size_t)r);
         total += r;
       }
     }
     ret = r < 0 && total == 0 ? -1 : total;
-    kv_hex32(fields, sizeof(fields), "crc", crc);
+    agent_kv_hex32(fields, sizeof(fields), "crc", crc);
   } else if (streq(op, "bulksend") && agent_arg(args, "fds", fdsarg, sizeof(fdsarg))) {
     /* a select()-driven send over fds=, bytes= of the pattern to each;
      * drain=1 as below; ret is the total over all of them */
@@ -456,7 +456,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       fill(iobuf, chunk, "seq", (size_t)total);
       r = o->sendto(n, fd, iobuf, chunk, 0, NULL);
       if (r > 0) {
-        if (digest) crc = crc32_update(crc, iobuf, (size_t)r);
+        if (digest) crc = agent_crc32(crc, iobuf, (size_t)r);
         total += r;
       }
     }
@@ -470,7 +470,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       }
     }
     ret = r < 0 && total == 0 ? -1 : total;
-    if (digest) kv_hex32(fields, sizeof(fields), "crc", crc);
+    if (digest) agent_kv_hex32(fields, sizeof(fields), "crc", crc);
   } else if (streq(op, "bulkecho")) {
     /* send bytes= of the pattern and read the echo back at the same time
      * (poll-driven, so neither direction's window can deadlock the other) */
@@ -495,7 +495,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       if (p.revents & (EFISOCK_POLLIN | EFISOCK_POLLHUP | EFISOCK_POLLERR)) {
         intptr_t r = o->recvfrom(n, fd, rxbuf, sizeof(rxbuf), EFISOCK_MSG_DONTWAIT, NULL);
         if (r > 0) {
-          crc = crc32_update(crc, rxbuf, (size_t)r);
+          crc = agent_crc32(crc, rxbuf, (size_t)r);
           got += r;
         } else if (r == 0 || o->last_errno(n) != EFISOCK_EAGAIN) {
           rc = -1;
@@ -503,7 +503,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       }
     }
     ret = rc < 0 && got == 0 ? -1 : got;
-    kv_hex32(fields, sizeof(fields), "crc", crc);
+    agent_kv_hex32(fields, sizeof(fields), "crc", crc);
   } else if (streq(op, "rr")) {
     /* request/response: count= round trips of size= bytes to an echo peer */
     long count = agent_arg_int(args, "count", 100), size = agent_arg_int(args, "size", 64), k = 0;

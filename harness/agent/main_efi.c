@@ -67,7 +67,7 @@ static void vendor(char *out, size_t cap) {
   out[n] = 0;
 }
 
-/* raw dir=rx|tx addr= port= bytes= tokens= size= poll_us= gw= */
+/* raw dir=rx|tx addr= port= bytes= tokens= size= poll_us= gw= [crc=1] */
 static int do_raw(const char *args, char *out, size_t cap) {
   struct raw_args ra;
   struct raw_result rr;
@@ -85,6 +85,7 @@ static int do_raw(const char *args, char *out, size_t cap) {
   ra.tokens = (unsigned)agent_arg_int(args, "tokens", 4);
   ra.size = (UINT32)agent_arg_int(args, "size", 65536);
   ra.poll_us = agent_arg_int(args, "poll_us", 0);
+  ra.digest = agent_arg_int(args, "crc", 0) != 0;
   ra.clock = tsc_clock;
   int rc = raw_transfer(st, &ra, &rr);
   agent_kv_int(out, cap, "ret", rc < 0 ? rc : (long long)rr.bytes);
@@ -92,6 +93,7 @@ static int do_raw(const char *args, char *out, size_t cap) {
   agent_kv_int(out, cap, "us", (long long)rr.us);
   agent_kv_int(out, cap, "polls", (long long)rr.polls);
   agent_kv_int(out, cap, "completions", (long long)rr.completions);
+  if (ra.digest) agent_kv_hex32(out, cap, "crc", rr.crc);
   return 0;
 }
 

@@ -63,7 +63,9 @@ long agent_arg_int(const char *args, const char *key, long dflt);
 void agent_kv(char *out, size_t cap, const char *key, const char *val);
 void agent_kv_int(char *out, size_t cap, const char *key, long long v);
 void agent_kv_ip(char *out, size_t cap, const char *key, uint32_t net_order);
+void agent_kv_hex32(char *out, size_t cap, const char *key, uint32_t v); /* 8 hex digits */
 int agent_parse_ip(const char *s, uint32_t *net_order);
+uint32_t agent_crc32(uint32_t crc, const uint8_t *d, size_t n); /* zlib's CRC-32, running */
 /* The framed form of a reply line for a serial console (see agent.c). */
 size_t agent_frame(const char *line, char *out, size_t cap);
 

@@ -5,6 +5,7 @@
  * for the Poll-interval sweep; poll_us < 0 never polls (timer tick only).
  * Freestanding; runs in the EFI agent beside efi-net, on the same NIC. */
 #include "rawtcp.h"
+#include "netops.h" /* agent_crc32 */
 
 void *memset(void *d, int c, size_t n);
 
@@ -90,15 +91,22 @@ int raw_transfer(EFI_SYSTEM_TABLE *st, const struct raw_args *a, struct raw_resu
   uint64_t moved = 0, posted_bytes = 0;
   int fin = 0;
   rc = 0;
-  while (!fin && (a->tx ? moved < a->bytes : moved < a->bytes)) {
-    for (unsigned i = 0; i < ntok; i++) {
+  /* Tokens are posted, and their completions taken, in ring order from
+   * head (the firmware completes them in posting order), so received data
+   * is digested in stream order. */
+  unsigned head = 0;
+  while (!fin && moved < a->bytes) {
+    for (unsigned step = 0; step < ntok; step++) {
+      unsigned i = (head + step) % ntok;
       struct rtok *k = &tok[i];
-      if (k->posted && k->done) {
+      if (k->posted && k->done && i == head) {
         k->posted = 0;
+        head = (head + 1) % ntok;
         r->completions++;
         EFI_STATUS ks = k->io.CompletionToken.Status;
         if (ks == EFI_SUCCESS) {
           moved += a->tx ? k->d.tx.DataLength : k->d.rx.DataLength;
+          if (!a->tx && a->digest) r->crc = agent_crc32(r->crc, k->buf, k->d.rx.DataLength);
         } else {
           fin = 1;
           if (ks != EFI_CONNECTION_FIN) rc = -4;
@@ -139,6 +147,18 @@ int raw_transfer(EFI_SYSTEM_TABLE *st, const struct raw_args *a, struct raw_resu
     } else {
       bs->Stall(1000); /* no Poll: only the firmware's timer moves frames */
     }
+  }
+  /* A Receive posted after the FIN fails at once with CONNECTION_FIN, and
+   * the loop ends there, while older tokens may hold the stream's last
+   * data: take it, in order, before the abort below cancels them. */
+  for (unsigned step = 0; step < ntok && !a->tx && moved < a->bytes; step++) {
+    struct rtok *k = &tok[head];
+    if (!k->posted || !k->done || k->io.CompletionToken.Status != EFI_SUCCESS) break;
+    k->posted = 0;
+    r->completions++;
+    moved += k->d.rx.DataLength;
+    if (a->digest) r->crc = agent_crc32(r->crc, k->buf, k->d.rx.DataLength);
+    head = (head + 1) % ntok;
   }
   r->us = (a->clock(a->clock_ctx) - t0) / 1000;
   r->bytes = moved;

@@ -11,12 +11,14 @@ struct raw_args {
   unsigned tokens; /* outstanding Receive/Transmit tokens */
   UINT32 size;     /* bytes per token */
   long poll_us;    /* 0: Poll loop; >0: Stall between Polls; <0: never Poll */
+  int digest;      /* CRC-32 of what was received (as the efi-net bulk receive computes) */
   uint64_t (*clock)(void *);
   void *clock_ctx;
 };
 
 struct raw_result {
   uint64_t bytes, us, polls, completions;
+  uint32_t crc;
 };
 
 int raw_transfer(EFI_SYSTEM_TABLE *st, const struct raw_args *a, struct raw_result *r);

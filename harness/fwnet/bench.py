@@ -149,10 +149,21 @@ class Bench:
             peer = "small" if direction == "rx" else "sink"
         nbytes = nbytes or self.size
         port = self.addrs[peer][1]
-        r = self._ask("raw dir=%s addr=%s port=%d bytes=%d tokens=%d size=%d poll_us=%d gw=%s"
-                      % (direction, self.addrs[peer][0], port, nbytes, tokens, size, poll_us, self.gw))
+        # received data is digested, as efi-net's bulk receive does: the same work on both sides
+        r = self._ask("raw dir=%s addr=%s port=%d bytes=%d tokens=%d size=%d poll_us=%d gw=%s crc=%d"
+                      % (direction, self.addrs[peer][0], port, nbytes, tokens, size, poll_us, self.gw,
+                         direction == "rx"))
+        if direction == "rx":
+            self._check_crc("raw (%d tokens)" % tokens, r, nbytes)
         return {"bytes": r["ret"], "us": int(r["us"]), "polls": int(r["polls"]),
                 "completions": int(r["completions"])}
+
+    @staticmethod
+    def _check_crc(who, r, nbytes):
+        """Every received byte against what a host source peer sent."""
+        if r["ret"] == nbytes and int(r["crc"], 16) != pattern_crc(nbytes):
+            raise BenchError("%s received %d bytes with CRC %s, the peer sent %08x"
+                             % (who, nbytes, r["crc"], pattern_crc(nbytes)))
 
     def _open(self, policy, spin_us=0):
         """A fresh efi-net stack under policy, statically addressed."""
@@ -178,10 +189,8 @@ class Bench:
         s0 = self._ask("stats")
         if direction == "rx":
             r = self._ask("bulkrecv fd=%d bytes=%d select=%d" % (fd, nbytes, int(select)))
-            # every byte checked against what a host source peer sent
-            if self.plan.peers[peer].kind == "source" and r["ret"] == nbytes and int(r["crc"], 16) != pattern_crc(nbytes):
-                raise BenchError("efi-net under %s received %d bytes with CRC %s, the peer sent %08x"
-                                 % (policy, nbytes, r["crc"], pattern_crc(nbytes)))
+            if self.plan.peers[peer].kind == "source":
+                self._check_crc("efi-net under %s" % policy, r, nbytes)
         else:
             # drain: timed until every Transmit completed (acknowledged), as
             # the raw driver is; then the peer must see all of it.
