@@ -195,19 +195,24 @@ class Bench:
             # drain: timed until every Transmit completed (acknowledged), as
             # the raw driver is; then the peer must see all of it.
             r = self._ask("bulksend fd=%d bytes=%d drain=1 crc=0" % (fd, nbytes))
-            self._ask("shutdown fd=%d how=wr" % fd)
-            eof = self._ask("recv fd=%d len=16" % fd)
-            if eof["ret"] != 0:
-                raise BenchError("sink answered %s" % eof)
+            self._sink_took_all(fd)
         s1 = self._ask("stats")
         self._ask("close fd=%d" % fd)
         return self._counted(r, s0, s1)
 
+    def _sink_took_all(self, fd):
+        """After a send: our FIN, and the discard peer's FIN back with no
+        data (it read everything and closed)."""
+        self._ask("shutdown fd=%d how=wr" % fd)
+        eof = self._ask("recv fd=%d len=16" % fd)
+        if eof["ret"] != 0:
+            raise BenchError("sink answered %s" % eof)
+
     def _efinet_multi(self, direction, policy, nconn):
         """nconn connections moved at once by one select() loop, each
-        carrying size/nconn bytes (receives from nconn=4 quarter sources;
-        nconn=1 is the select()-driven send on one connection). Send is timed until every Transmit completed, as in
-        _efinet; the sinks must then see all of it."""
+        carrying size/nconn bytes (receives from quarter sources; nconn=1
+        is the select()-driven send on one connection). Send is timed until
+        every Transmit completed, as in _efinet."""
         self._open(policy)
         peer = "quarter" if direction == "rx" else "sink"
         fds = [self._connect(peer) for _ in range(nconn)]
@@ -220,10 +225,7 @@ class Bench:
         s1 = self._ask("stats")
         for fd in fds:
             if direction == "tx":
-                self._ask("shutdown fd=%d how=wr" % fd)
-                eof = self._ask("recv fd=%d len=16" % fd)
-                if eof["ret"] != 0:
-                    raise BenchError("sink answered %s" % eof)
+                self._sink_took_all(fd)
             self._ask("close fd=%d" % fd)
         return self._counted(r, s0, s1)
 
