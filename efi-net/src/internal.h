@@ -214,6 +214,9 @@ void en_progress(struct efinet *net);
 /* Block until cond(arg) holds or the deadline passes. Polls the firmware
  * through poll_proto per the poll policy. Returns 0, or ETIMEDOUT. */
 int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeout_ms, bool forever);
+/* Time a firmware call into stats.call_ns (when the config gives a clock). */
+uint64_t en_clock(struct efinet *net);
+void en_count_call(struct en_sock *s, uint64_t t0);
 void en_count_poll(struct efinet *net, struct en_sock *s, bool productive);
 uint32_t en_random(struct efinet *net);
 

@@ -70,7 +70,9 @@ static void post_rx(struct en_sock *s) {
     r->rxd.FragmentTable[0].FragmentBuffer = r->buf;
     r->tok.u.io.Packet.RxData = &r->rxd;
     en_tok_arm(&r->tok);
+    uint64_t t0 = en_clock(net);
     EFI_STATUS st = P(s)->Receive(P(s), &r->tok.u.io);
+    en_count_call(s, t0);
     if (st == EFI_SUCCESS) {
       r->state = EN_RX_POSTED;
       s->stats.rx_posted++;
@@ -587,7 +589,9 @@ static efisock_ssize_t tcp_send(struct en_sock *s, const void *buf, size_t len, 
     x->txd.FragmentTable[0].FragmentBuffer = x->buf;
     x->tok.u.io.Packet.TxData = &x->txd;
     en_tok_arm(&x->tok);
+    uint64_t t0 = en_clock(s->net);
     EFI_STATUS st = P(s)->Transmit(P(s), &x->tok.u.io);
+    en_count_call(s, t0);
     if (st == EFI_SUCCESS) {
       sent += chunk;
       s->stats.tx_posted++;

@@ -524,6 +524,48 @@ static void adaptive_spin_is_time_when_clocked(void **st) {
   assert_true(capped >= counted * 9 / 10 && capped <= 1000); /* the deadline (5 ms) ends it */
 }
 
+/* With a clock, the stats split guest time: inside Poll() and inside
+ * Receive()/Transmit(). A test clock that steps 1 us per reading puts at
+ * least 1 us on each timed call, so the sums bound the call counts; without
+ * a clock nothing is timed. */
+static void poll_and_call_time_with_a_clock(void **st) {
+  (void)st;
+  for (int clocked = 0; clocked < 2; clocked++) {
+    struct test_clock tc = {NULL, 1000, 0};
+    struct efinet_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.poll_policy = EFINET_POLL_ALWAYS;
+    if (clocked) {
+      cfg.clock_ns = test_clock_ns;
+      cfg.clock_ctx = &tc;
+    }
+    struct fx f;
+    fx_setup_with(&f, NULL, &cfg, EFINET_IP_STATIC);
+    tc.fw = f.fw;
+    fnet_peer_source(f.n, PEER, 19, 200000, true);
+    int s = fx_connect(&f, 19);
+    uint8_t buf[4096];
+    size_t got = 0;
+    efisock_ssize_t r;
+    while ((r = efisock_recv(f.net, s, buf, sizeof(buf), 0)) > 0) got += (size_t)r;
+    assert_int_equal(got, 200000);
+    assert_int_equal(efisock_send(f.net, s, buf, sizeof(buf), 0), sizeof(buf));
+    struct efinet_stats es, gs;
+    efinet_get_stats(f.net, s, &es);
+    efinet_get_stats(f.net, -1, &gs);
+    efisock_close(f.net, s);
+    fx_teardown(&f);
+    assert_true(es.polls > 0 && es.rx_posted > 0 && es.tx_posted > 0);
+    if (!clocked) {
+      assert_true(gs.poll_ns == 0 && gs.call_ns == 0);
+      continue;
+    }
+    assert_true(es.poll_ns >= es.polls * 1000);
+    assert_true(es.call_ns >= (es.rx_posted + es.tx_posted) * 1000);
+    assert_true(gs.poll_ns >= es.poll_ns && gs.call_ns >= es.call_ns);
+  }
+}
+
 static void leak_detector_detects(void **st) {
   (void)st;
   struct fakefw *fw = fakefw_create(NULL);
@@ -549,6 +591,7 @@ static void leak_detector_detects(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(errno_table),
+      cmocka_unit_test(poll_and_call_time_with_a_clock),
       cmocka_unit_test(dhcp_takes_three_seconds_and_reads_gateway),
       cmocka_unit_test(static_is_fast),
       cmocka_unit_test(native_legacy_firmware),

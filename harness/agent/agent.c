@@ -667,6 +667,8 @@ int agent_execute(struct agent_env *env, const char *line) {
       agent_kv_int(fields, sizeof(fields), "tx_completed", (long long)s.tx_completed);
       agent_kv_int(fields, sizeof(fields), "tx_bytes", (long long)s.tx_bytes);
       agent_kv_int(fields, sizeof(fields), "ticks", (long long)s.ticks);
+      agent_kv_int(fields, sizeof(fields), "poll_us", (long long)(s.poll_ns / 1000));
+      agent_kv_int(fields, sizeof(fields), "call_us", (long long)(s.call_ns / 1000));
     }
   } else if (streq(op, "quit")) {
     quit = true;

@@ -67,7 +67,7 @@ static void vendor(char *out, size_t cap) {
   out[n] = 0;
 }
 
-/* raw dir=rx|tx addr= port= bytes= tokens= size= poll_us= gw= [crc=1] */
+/* raw dir=rx|tx addr= port= bytes= tokens= size= poll_us= gw= [crc=1] [rcvbuf=] */
 static int do_raw(const char *args, char *out, size_t cap) {
   struct raw_args ra;
   struct raw_result rr;
@@ -86,12 +86,16 @@ static int do_raw(const char *args, char *out, size_t cap) {
   ra.size = (UINT32)agent_arg_int(args, "size", 65536);
   ra.poll_us = agent_arg_int(args, "poll_us", 0);
   ra.digest = agent_arg_int(args, "crc", 0) != 0;
+  ra.rcvbuf = (UINT32)agent_arg_int(args, "rcvbuf", 0);
   ra.clock = tsc_clock;
   int rc = raw_transfer(st, &ra, &rr);
   agent_kv_int(out, cap, "ret", rc < 0 ? rc : (long long)rr.bytes);
   agent_kv(out, cap, "errno", rc < 0 ? "EIO" : "0");
   agent_kv_int(out, cap, "us", (long long)rr.us);
   agent_kv_int(out, cap, "polls", (long long)rr.polls);
+  agent_kv_int(out, cap, "poll_us", (long long)(rr.poll_ns / 1000));
+  agent_kv_int(out, cap, "call_us", (long long)(rr.call_ns / 1000));
+  agent_kv_int(out, cap, "early", (long long)rr.early);
   agent_kv_int(out, cap, "completions", (long long)rr.completions);
   if (ra.digest) agent_kv_hex32(out, cap, "crc", rr.crc);
   return 0;

@@ -27,6 +27,12 @@ MiB = 1 << 20
 GW = "10.0.2.2"
 
 
+# What --only can name: the strategies, a direction, the other measurements.
+STRATEGIES = ("raw", "bits", "efinet-adaptive", "efinet-always", "efinet-never", "efinet-select", "efinet-4conn",
+              "efinet@rump", "linux")
+PARTS = STRATEGIES + ("rx", "tx", "idle", "latency", "sweep")
+
+
 class BenchError(Exception):
     pass
 
@@ -131,7 +137,11 @@ class Bench:
                "wall_s": wall, "host_cpu_s": cpu, "mbps": mb / (r["us"] / 1e6),
                "polls": r["polls"], "completions": r["completions"],
                "polls_per_mb": r["polls"] / mb, "completions_per_mb": r["completions"] / mb,
-               "bytes_per_completion": got / max(r["completions"], 1)}
+               "bytes_per_completion": got / max(r["completions"], 1),
+               # the guest's time split: inside the firmware's Poll(), and the
+               # rest (socket layer, copies, digest, other firmware calls)
+               "poll_share": r.get("poll_us", 0) / max(r["us"], 1),
+               "us_per_mb_outside_poll": (r["us"] - r.get("poll_us", 0)) / mb}
         self.rows.append(row)
         self.log("  %-16s %-2s %8.2f MB/s  %8.0f polls/MB  %7.1f compl/MB  cpu %.2fs"
                  % (strategy, direction, row["mbps"], row["polls_per_mb"], row["completions_per_mb"], cpu))
@@ -156,7 +166,7 @@ class Bench:
         if direction == "rx":
             self._check_crc("raw (%d tokens)" % tokens, r, nbytes)
         return {"bytes": r["ret"], "us": int(r["us"]), "polls": int(r["polls"]),
-                "completions": int(r["completions"])}
+                "completions": int(r["completions"]), "poll_us": int(r.get("poll_us", 0))}
 
     @staticmethod
     def _check_crc(who, r, nbytes):
@@ -180,7 +190,8 @@ class Bench:
     def _counted(r, s0, s1):
         return {"bytes": r["ret"], "us": int(r["us"]),
                 "polls": int(s1["polls"]) - int(s0["polls"]),
-                "completions": int(s1["completions"]) - int(s0["completions"])}
+                "completions": int(s1["completions"]) - int(s0["completions"]),
+                "poll_us": int(s1.get("poll_us", 0)) - int(s0.get("poll_us", 0))}
 
     def _efinet(self, direction, policy, nbytes, select=False, peer=None):
         self._open(policy)
@@ -312,37 +323,38 @@ class Bench:
                 self.be.fw["name"], self.opts.nic, self.be.accel, self.size // MiB or 1, self.opts.repeat,
                 self.pinning or "none"))
             S = self.size
+            measure = self._measure_wanted
             for rep in range(self.opts.repeat):
                 self.log("repeat %d/%d" % (rep + 1, self.opts.repeat))
                 for d in ("rx", "tx"):
-                    self._measure("raw", d, lambda: self._raw(d, 4, 65536), S)
-                    self._measure("bits", d, lambda: self._raw(d, 1, 65536), S)
+                    measure("raw", d, lambda: self._raw(d, 4, 65536), S)
+                    measure("bits", d, lambda: self._raw(d, 1, 65536), S)
                     for pol in ("adaptive", "always"):
-                        self._measure("efinet-" + pol, d, lambda: self._efinet(d, pol, S), S)
-                    self._measure("efinet-never", d, lambda: self._efinet(d, "never", self.small), self.small)
-                self._measure("efinet-select", "rx", lambda: self._efinet("rx", "adaptive", S, True), S)
-                self._measure("efinet-select", "tx", lambda: self._efinet_multi("tx", "adaptive", 1), S)
+                        measure("efinet-" + pol, d, lambda: self._efinet(d, pol, S), S)
+                    measure("efinet-never", d, lambda: self._efinet(d, "never", self.small), self.small)
+                measure("efinet-select", "rx", lambda: self._efinet("rx", "adaptive", S, True), S)
+                measure("efinet-select", "tx", lambda: self._efinet_multi("tx", "adaptive", 1), S)
                 for d in ("rx", "tx"):
-                    self._measure("efinet-4conn", d, lambda: self._efinet_multi(d, "adaptive", 4), S // 4 * 4)
+                    measure("efinet-4conn", d, lambda: self._efinet_multi(d, "adaptive", 4), S // 4 * 4)
                 if self.with_image:  # same bulk test, the rump-hw image (lwIP) as the peer
-                    self._measure("efinet@rump", "rx", lambda: self._efinet("rx", "adaptive", S, peer="rsrc"), S)
-                    self._measure("efinet@rump", "tx", lambda: self._efinet("tx", "adaptive", S, peer="rsink"), S)
+                    measure("efinet@rump", "rx", lambda: self._efinet("rx", "adaptive", S, peer="rsrc"), S)
+                    measure("efinet@rump", "tx", lambda: self._efinet("tx", "adaptive", S, peer="rsink"), S)
             secs = 2 if self.opts.quick else 5
-            self.idle = [self._idle(p, secs) for p in ("adaptive", "always")]
+            self.idle = [self._idle(p, secs) for p in ("adaptive", "always")] if self._wanted("idle") else []
             for i in self.idle:
                 self.log("  idle select(%ds) %-8s QEMU host CPU %.3f s (%.1f%% of a core)"
                          % (secs, i["policy"], i["host_cpu_s"], 100 * i["cpu_fraction"]))
             # latency is recorded, not gated: it is the relay's and slirp's as much as the guest's
             self.latency = []
-            for rep in range(self.opts.repeat):
+            for rep in range(self.opts.repeat if self._wanted("latency") else 0):
                 for pol, spin in (("adaptive", 0), ("adaptive", 1000), ("always", 0)):
                     self.latency.append(self._latency(pol, 50 if self.opts.quick else 200, spin_us=spin))
-            for pol in ("adaptive", "adaptive-spin1000us", "always"):
+            for pol in ("adaptive", "adaptive-spin1000us", "always") if self.latency else ():
                 rs = [x for x in self.latency if x["policy"] == pol]
                 self.log("  request/response 64 B %-19s median %6.0f us per round trip, %.0f Polls per round trip"
                          % (pol, statistics.median(x["rtt_us"] for x in rs),
                             statistics.median(x["polls_per_rt"] for x in rs)))
-            if self.tap:
+            if self.tap and self._wanted("latency"):
                 for rep in range(self.opts.repeat):
                     for pol in ("adaptive", "always"):
                         self.udp.append(self._udp_rate(pol, 500 if self.opts.quick else 2000))
@@ -353,7 +365,8 @@ class Bench:
                                                           statistics.median(x["rtt_us"] for x in rs),
                                                           statistics.median(x["polls_per_datagram"] for x in rs)))
             self.sweep = []
-            for us in ((0, 100, 1000, -1) if self.opts.quick else (0, 20, 100, 500, 2000, -1)):
+            for us in ((0, 100, 1000, -1) if self.opts.quick else (0, 20, 100, 500, 2000, -1)) \
+                    if self._wanted("sweep") else ():
                 r = self._measure("raw-poll-%s" % ("never" if us < 0 else "%dus" % us), "rx",
                                   lambda: self._raw("rx", 4, 65536, us, self.small), self.small)
                 self.sweep.append({"poll_us": us, "mbps": r["mbps"], "polls_per_mb": r["polls_per_mb"]})
@@ -363,17 +376,41 @@ class Bench:
                           ("not on tap" if self.tap else "not built"),
                           "net": "tap" if self.tap else "slirp",
                           "pinning": self.pinning or "none"}
+            if getattr(self.opts, "only", None):
+                self.facts["only"] = sorted(self.opts.only)
         finally:
             self.be.stop()
-        self._measure_linux()
+        if self._wanted("linux") and self._wanted("rx"):
+            self._measure_linux()
         return self.summarise()
+
+    # ---- --only ----
+    def _wanted(self, name):
+        """A measurement asked for: all without --only. With it, what it
+        names; a direction alone means every strategy that way, strategies
+        alone both directions."""
+        only = getattr(self.opts, "only", None)
+        if not only:
+            return True
+        dirs, strategies = only & {"rx", "tx"}, only & set(STRATEGIES)
+        if name in ("rx", "tx"):
+            return name in only or not dirs
+        if name in STRATEGIES:
+            return name in only or (not strategies and bool(dirs))
+        return name in only
+
+    def _measure_wanted(self, strategy, direction, fn, nbytes):
+        if self._wanted(strategy) and self._wanted(direction):
+            return self._measure(strategy, direction, fn, nbytes)
+        return None
 
     def _measure_linux(self):
         r = self._linux(self.size)
         mb = r["bytes"] / MiB
         self.rows.append({"strategy": "linux", "dir": "rx", "bytes": r["bytes"], "guest_s": r["us"] / 1e6,
                           "mbps": mb / (r["us"] / 1e6), "polls": 0, "completions": 0, "polls_per_mb": 0,
-                          "completions_per_mb": 0, "bytes_per_completion": 0, "host_cpu_s": 0, "wall_s": 0})
+                          "completions_per_mb": 0, "bytes_per_completion": 0, "host_cpu_s": 0, "wall_s": 0,
+                          "poll_share": 0, "us_per_mb_outside_poll": 0})
         self.log("  %-16s rx %8.2f MB/s (host loopback, not the guest)" % ("linux", self.rows[-1]["mbps"]))
 
     def summarise(self):
@@ -383,8 +420,9 @@ class Bench:
         table = []
         for (st, d), rs in out.items():
             m = [r["mbps"] for r in rs]
-            med = {k: statistics.median(r[k] for r in rs) for k in
-                   ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s")}
+            med = {k: statistics.median(r.get(k, 0) for r in rs) for k in
+                   ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s",
+                    "poll_share", "us_per_mb_outside_poll")}
             table.append(dict(med, strategy=st, dir=d, n=len(rs), mbps_min=min(m), mbps_max=max(m)))
         for t in table:
             raw = next((x for x in table if x["strategy"] == "raw" and x["dir"] == t["dir"]), None)
@@ -456,15 +494,19 @@ def targets(res):
 
 
 def table_text(res):
-    lines = ["%-16s %-3s %9s %13s %6s %10s %10s %10s %8s" % (
-        "strategy", "dir", "MB/s", "range", "ratio", "polls/MB", "compl/MB", "B/compl", "cpu s")]
+    lines = ["%-16s %-3s %9s %13s %6s %10s %10s %10s %8s %7s %9s" % (
+        "strategy", "dir", "MB/s", "range", "ratio", "polls/MB", "compl/MB", "B/compl", "cpu s", "in Poll",
+        "us/MB out")]
     order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-4conn", "efinet-never",
              "efinet@rump", "linux"]
     for t in sorted(res["table"], key=lambda t: (t["dir"], order.index(t["strategy"]) if t["strategy"] in order else 99, t["strategy"])):
-        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %10.0f %10.1f %10.0f %8.2f" % (
+        share = t.get("poll_share")
+        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %10.0f %10.1f %10.0f %8.2f %7s %9s" % (
             t["strategy"], t["dir"], t["mbps"], t["mbps_min"], t["mbps_max"],
             "%.3f" % t["ratio"] if t["ratio"] is not None else "-", t["polls_per_mb"],
-            t["completions_per_mb"], t["bytes_per_completion"], t["host_cpu_s"]))
+            t["completions_per_mb"], t["bytes_per_completion"], t["host_cpu_s"],
+            "%.0f%%" % (100 * share) if share else "-",
+            "%.0f" % t["us_per_mb_outside_poll"] if share else "-"))
     for i in res.get("idle", []):
         lines.append("idle select, %-8s policy: QEMU host CPU %.1f%% of a core" % (i["policy"], 100 * i["cpu_fraction"]))
     lat = res.get("latency", [])

@@ -223,6 +223,17 @@ def cmd_bench_rump(args):
     return 0
 
 
+def bench_parts(text):
+    """--only: names a measurement of fwnet bench, or a direction."""
+    from . import bench
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in parts if x not in bench.PARTS]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError("unknown %s (known: %s)" % (",".join(bad) or "nothing",
+                                                                     ", ".join(bench.PARTS)))
+    return set(parts)
+
+
 def cmd_bench(args):
     import json
     import signal
@@ -250,6 +261,9 @@ def cmd_bench(args):
             json.dump(res, f, indent=1)
         print("fwnet bench: results %s/netsim-compare.json" % out)
         return 0
+    if args.update and getattr(args, "only", None):
+        print("fwnet bench: --update records a whole baseline; not with --only", file=sys.stderr)
+        return 2
     if args.from_file:  # judge an earlier run instead of measuring
         res = json.load(open(args.from_file))
         print(bench.table_text(res))
@@ -379,6 +393,9 @@ def main(argv=None):
                     help="leave the vCPU thread unpinned (default: a CPU of its own, the rest elsewhere)")
     bn.add_argument("--snaplen", type=int, default=128,
                     help="bytes of each frame kept in the capture (default 128: headers; 0: whole frames)")
+    bn.add_argument("--only", type=bench_parts,
+                    help="measure only these, comma-separated: strategies (raw, bits, efinet-adaptive, ...), "
+                         "a direction (rx, tx), idle, latency, sweep")
     br = sub.add_parser("bench-rump", help="figures for the rump-hw image beside a Linux reference peer")
     br.add_argument("--size", type=float, default=64, help="MiB per TCP transfer (default 64)")
     br.add_argument("--requests", type=int, default=200, help="sequential HTTP requests (concurrent: twice as many)")

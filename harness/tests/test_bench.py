@@ -113,3 +113,48 @@ def test_pin_vcpu_gives_the_vcpu_thread_a_cpu_of_its_own():
         os.sched_setaffinity(0, mine)
         child.kill()
         child.wait()
+
+
+def _bench_with(only):
+    class Opts:
+        size, quick, repeat = 1 << 20, False, 1
+    o = Opts()
+    o.only = only
+    return bench.Bench(o, lambda m: None)
+
+
+def test_only_selects_measurements():
+    from fwnet import cli
+    b = _bench_with(cli.bench_parts("raw,efinet-adaptive"))
+    assert b._wanted("raw") and b._wanted("efinet-adaptive") and not b._wanted("bits")
+    assert b._wanted("rx") and b._wanted("tx")  # strategies alone: both directions
+    assert not b._wanted("idle") and not b._wanted("sweep") and not b._wanted("latency")
+    b = _bench_with(cli.bench_parts("rx"))
+    assert b._wanted("bits") and b._wanted("linux") and b._wanted("rx") and not b._wanted("tx")
+    b = _bench_with(cli.bench_parts("idle"))
+    assert b._wanted("idle") and not b._wanted("raw")
+    b = _bench_with(None)
+    assert all(b._wanted(p) for p in bench.PARTS)
+    import argparse
+    import pytest
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown rawx"):
+        cli.bench_parts("rawx,rx")
+
+
+def test_guest_time_split_inside_and_outside_poll():
+    """A row says how much of the guest's time was inside Poll() and how
+    many microseconds per MB went elsewhere; the table prints both."""
+    b = _bench_with({"raw"})
+
+    class Q:
+        class proc:
+            pid = os.getpid()
+    b.be = type("Be", (), {"q": Q})()
+    row = b._measure("raw", "rx", lambda: {"bytes": 1 << 20, "us": 200000, "polls": 2000, "completions": 700,
+                                           "poll_us": 150000}, 1 << 20)
+    assert abs(row["poll_share"] - 0.75) < 1e-9 and abs(row["us_per_mb_outside_poll"] - 50000) < 1e-6
+    b.facts, b.idle, b.sweep, b.latency = {}, [], [], []
+    res = b.summarise()
+    assert res["table"][0]["poll_share"] == row["poll_share"]
+    line = [l for l in bench.table_text(res).splitlines() if l.startswith("raw")][0]
+    assert line.split()[-2:] == ["75%", "50000"], line

@@ -278,6 +278,9 @@ struct efinet_stats {
   uint64_t accepts, connects, resets;
   uint64_t udp_dropped;      /* datagrams dropped, receive queue full */
   uint64_t ticks;            /* 10 ms ticks seen (coarse clock) */
+  uint64_t poll_ns;          /* time inside Poll() (the firmware's stack and our
+                                notifies), when the config gives a clock */
+  uint64_t call_ns;          /* time inside Receive() and Transmit() */
 };
 
 int efinet_open(efinet_t **out, const struct efinet_config *cfg); /* 0 or errno */
