@@ -122,6 +122,7 @@ class Bench:
         self.guest = qemu.TAP_GUEST if self.tap else "10.0.2.15"
         self.gw = qemu.TAP_HOST if self.tap else GW
         self.udp = []
+        self.rep = None  # the repeat a measurement belongs to (pairs it with raw's)
 
     # ---- one measurement ----
     def _measure(self, strategy, direction, fn, nbytes):
@@ -133,7 +134,7 @@ class Bench:
         if got != nbytes:
             raise BenchError("%s %s moved %s of %d bytes: %s" % (strategy, direction, got, nbytes, r))
         mb = got / MiB
-        row = {"strategy": strategy, "dir": direction, "bytes": got, "guest_s": r["us"] / 1e6,
+        row = {"strategy": strategy, "dir": direction, "rep": self.rep, "bytes": got, "guest_s": r["us"] / 1e6,
                "wall_s": wall, "host_cpu_s": cpu, "mbps": mb / (r["us"] / 1e6),
                "polls": r["polls"], "completions": r["completions"],
                "polls_per_mb": r["polls"] / mb, "completions_per_mb": r["completions"] / mb,
@@ -324,8 +325,8 @@ class Bench:
                 self.pinning or "none"))
             S = self.size
             measure = self._measure_wanted
-            for rep in range(self.opts.repeat):
-                self.log("repeat %d/%d" % (rep + 1, self.opts.repeat))
+            for self.rep in range(self.opts.repeat):
+                self.log("repeat %d/%d" % (self.rep + 1, self.opts.repeat))
                 for d in ("rx", "tx"):
                     measure("raw", d, lambda: self._raw(d, 4, 65536), S)
                     measure("bits", d, lambda: self._raw(d, 1, 65536), S)
@@ -339,6 +340,7 @@ class Bench:
                 if self.with_image:  # same bulk test, the rump-hw image (lwIP) as the peer
                     measure("efinet@rump", "rx", lambda: self._efinet("rx", "adaptive", S, peer="rsrc"), S)
                     measure("efinet@rump", "tx", lambda: self._efinet("tx", "adaptive", S, peer="rsink"), S)
+            self.rep = None
             secs = 2 if self.opts.quick else 5
             self.idle = [self._idle(p, secs) for p in ("adaptive", "always")] if self._wanted("idle") else []
             for i in self.idle:
@@ -424,9 +426,20 @@ class Bench:
                    ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s",
                     "poll_share", "us_per_mb_outside_poll")}
             table.append(dict(med, strategy=st, dir=d, n=len(rs), mbps_min=min(m), mbps_max=max(m)))
+        # Ratios pair each measurement with raw's in the same repeat (minutes
+        # apart at most): this machine's speed drifts by up to 2x over
+        # seconds (a CPU-bound loop alone shows it), so a ratio of medians
+        # taken at different times carries that drift; a median of paired
+        # ratios carries less of it.
+        raw_of = {(r["dir"], r.get("rep")): r for r in self.rows if r["strategy"] == "raw" and r.get("rep") is not None}
         for t in table:
             raw = next((x for x in table if x["strategy"] == "raw" and x["dir"] == t["dir"]), None)
-            t["ratio"] = t["mbps"] / raw["mbps"] if raw else None
+            paired = [r["mbps"] / raw_of[(d, r["rep"])]["mbps"] for r in out[(t["strategy"], t["dir"])]
+                      for d in [r["dir"]] if r.get("rep") is not None and (d, r["rep"]) in raw_of]
+            if paired:
+                t["ratio"], t["ratio_min"], t["ratio_max"] = statistics.median(paired), min(paired), max(paired)
+            else:
+                t["ratio"] = t["mbps"] / raw["mbps"] if raw else None
             t["poll_ratio"] = (t["polls_per_mb"] / raw["polls_per_mb"]) if raw and raw["polls_per_mb"] else None
         return {"facts": self.facts, "size": self.size, "repeat": self.opts.repeat, "table": table,
                 "idle": self.idle, "sweep": self.sweep, "rows": self.rows, "latency": self.latency, "udp": self.udp,
@@ -494,16 +507,17 @@ def targets(res):
 
 
 def table_text(res):
-    lines = ["%-16s %-3s %9s %13s %6s %10s %10s %10s %8s %7s %9s" % (
-        "strategy", "dir", "MB/s", "range", "ratio", "polls/MB", "compl/MB", "B/compl", "cpu s", "in Poll",
-        "us/MB out")]
+    lines = ["%-16s %-3s %9s %13s %6s %11s %10s %10s %10s %8s %7s %9s" % (
+        "strategy", "dir", "MB/s", "range", "ratio", "ratio range", "polls/MB", "compl/MB", "B/compl", "cpu s",
+        "in Poll", "us/MB out")]
     order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-4conn", "efinet-never",
              "efinet@rump", "linux"]
     for t in sorted(res["table"], key=lambda t: (t["dir"], order.index(t["strategy"]) if t["strategy"] in order else 99, t["strategy"])):
         share = t.get("poll_share")
-        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %10.0f %10.1f %10.0f %8.2f %7s %9s" % (
+        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %11s %10.0f %10.1f %10.0f %8.2f %7s %9s" % (
             t["strategy"], t["dir"], t["mbps"], t["mbps_min"], t["mbps_max"],
-            "%.3f" % t["ratio"] if t["ratio"] is not None else "-", t["polls_per_mb"],
+            "%.3f" % t["ratio"] if t["ratio"] is not None else "-",
+            "%.2f-%.2f" % (t["ratio_min"], t["ratio_max"]) if "ratio_min" in t else "-", t["polls_per_mb"],
             t["completions_per_mb"], t["bytes_per_completion"], t["host_cpu_s"],
             "%.0f%%" % (100 * share) if share else "-",
             "%.0f" % t["us_per_mb_outside_poll"] if share else "-"))

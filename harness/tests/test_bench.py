@@ -158,3 +158,22 @@ def test_guest_time_split_inside_and_outside_poll():
     assert res["table"][0]["poll_share"] == row["poll_share"]
     line = [l for l in bench.table_text(res).splitlines() if l.startswith("raw")][0]
     assert line.split()[-2:] == ["75%", "50000"], line
+
+
+def test_ratios_pair_each_repeat_with_raw():
+    """The machine's speed drifts between repeats: a strategy as fast as raw
+    in every repeat has ratio 1.0, though medians taken across repeats
+    would say otherwise."""
+    b = _bench_with(None)
+    b.facts, b.idle, b.sweep, b.latency = {}, [], [], []
+    for rep, speed in enumerate((4.0, 8.0, 8.0)):  # raw: one slow repeat, two fast
+        b.rows.append({"strategy": "raw", "dir": "rx", "rep": rep, "mbps": speed})
+        b.rows.append({"strategy": "efinet-adaptive", "dir": "rx", "rep": rep,
+                       "mbps": speed * (1.0 if rep else 0.9)})
+    b.rows.append({"strategy": "efinet-adaptive", "dir": "rx", "rep": 3, "mbps": 3.0})  # no raw to pair with
+    b.rows.append({"strategy": "raw-poll-0us", "dir": "rx", "rep": None, "mbps": 2.0})  # the sweep: unpaired
+    t = {(x["strategy"], x["dir"]): x for x in b.summarise()["table"]}
+    e = t[("efinet-adaptive", "rx")]
+    assert e["ratio"] == 1.0 and e["ratio_min"] == 0.9 and e["ratio_max"] == 1.0
+    assert t[("raw-poll-0us", "rx")]["ratio"] == 0.25 and "ratio_min" not in t[("raw-poll-0us", "rx")]
+    assert "0.90-1.00" in bench.table_text({"table": list(t.values()), "idle": [], "latency": []})
