@@ -121,6 +121,7 @@ int en_fd_alloc(struct efinet *net, struct en_sock *s) {
   for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++) {
     if (!net->fds[i]) {
       net->fds[i] = s;
+      if (i + 1 > net->fd_hi) net->fd_hi = i + 1;
       s->fd = i + EFISOCK_FD_BASE;
       return s->fd;
     }
@@ -182,7 +183,7 @@ uint32_t en_random(struct efinet *net) {
 /* ---- safe points ---- */
 
 void en_progress(struct efinet *net) {
-  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+  for (int i = 0; i < net->fd_hi; i++)
     if (net->fds[i]) net->fds[i]->ops->progress(net->fds[i]);
   /* Zombies: unlink before destroying, never while iterating past them. */
   struct en_sock **pp = &net->zombies;
@@ -212,7 +213,7 @@ void efinet_progress(efinet_t *net) { en_progress(net); }
 /* A protocol to Poll: prefer a socket with tokens in flight. */
 static void poll_once(struct efinet *net) {
   struct en_sock *target = NULL;
-  for (int i = 0; i < EFISOCK_MAX_SOCKETS && !target; i++) {
+  for (int i = 0; i < net->fd_hi && !target; i++) {
     struct en_sock *s = net->fds[i];
     if (s && s->child.proto) target = s;
   }
@@ -277,13 +278,13 @@ static bool en_sock_busy(struct en_sock *s) {
 }
 
 static bool transfers_pending(struct efinet *net) {
-  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+  for (int i = 0; i < net->fd_hi; i++)
     if (net->fds[i] && en_sock_busy(net->fds[i])) return true;
   return false;
 }
 
 static bool has_poll_target(struct efinet *net) {
-  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++)
+  for (int i = 0; i < net->fd_hi; i++)
     if (net->fds[i] && net->fds[i]->child.proto) return true;
   for (struct en_sock *z = net->zombies; z; z = z->next_zombie)
     if (z->child.proto) return true;

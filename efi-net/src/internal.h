@@ -194,6 +194,7 @@ struct efinet {
   uint64_t seen_completions;
 
   struct en_sock *fds[EFISOCK_MAX_SOCKETS];
+  int fd_hi; /* one past the highest slot in use: the per-Poll loops stop there */
   struct en_sock *zombies; /* closed by the program, still closing in firmware */
   struct en_tok *orphans[8]; /* tokens that could not be cancelled (DNS4) */
   struct efinet_stats stats;

@@ -139,6 +139,7 @@ int efisock_shutdown(efinet_t *net, int fd, int how) {
 int efisock_close(efinet_t *net, int fd) {
   GET_SOCK(net, fd, s);
   net->fds[fd - EFISOCK_FD_BASE] = NULL;
+  while (net->fd_hi && !net->fds[net->fd_hi - 1]) net->fd_hi--;
   s->fd = -1;
   if (s->ops->close(s)) {
     en_sock_free(s);

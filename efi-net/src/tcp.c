@@ -297,7 +297,7 @@ static void tcp_unconfigure(struct en_sock *s) {
 
 static bool port_in_use(struct en_sock *s, uint16_t port) {
   struct efinet *net = s->net;
-  for (int i = 0; i < EFISOCK_MAX_SOCKETS; i++) {
+  for (int i = 0; i < net->fd_hi; i++) {
     struct en_sock *o = net->fds[i];
     if (o && o != s && o->type == EFISOCK_SOCK_STREAM && o->bound && o->local.sin_port == port)
       return true;

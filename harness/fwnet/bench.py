@@ -142,7 +142,14 @@ class Bench:
                # the guest's time split: inside the firmware's Poll(), and the
                # rest (socket layer, copies, digest, other firmware calls)
                "poll_share": r.get("poll_us", 0) / max(r["us"], 1),
-               "us_per_mb_outside_poll": (r["us"] - r.get("poll_us", 0)) / mb}
+               "us_per_mb_outside_poll": (r["us"] - r.get("poll_us", 0)) / mb,
+               # Guest time outside Poll per unit inside it: the socket
+               # layer's (and the program's) cost measured against the
+               # firmware's own. Both sides of the fraction speed up and slow
+               # down with the machine, so it holds within a few percent where
+               # MB/s swings by tens of percent: the regression check's
+               # sharpest figure for our own code.
+               "overhead": (r["us"] - r["poll_us"]) / r["poll_us"] if r.get("poll_us") else None}
         self.rows.append(row)
         self.log("  %-16s %-2s %8.2f MB/s  %8.0f polls/MB  %7.1f compl/MB  cpu %.2fs"
                  % (strategy, direction, row["mbps"], row["polls_per_mb"], row["completions_per_mb"], cpu))
@@ -425,6 +432,8 @@ class Bench:
             med = {k: statistics.median(r.get(k, 0) for r in rs) for k in
                    ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s",
                     "poll_share", "us_per_mb_outside_poll")}
+            ovh = [r["overhead"] for r in rs if r.get("overhead") is not None]
+            med["overhead"] = statistics.median(ovh) if ovh else None
             table.append(dict(med, strategy=st, dir=d, n=len(rs), mbps_min=min(m), mbps_max=max(m)))
         # Ratios pair each measurement with raw's in the same repeat (minutes
         # apart at most): this machine's speed drifts by up to 2x over
@@ -460,15 +469,19 @@ def baseline_path(facts):
 
 def to_baseline(res):
     return {"facts": res["facts"], "recorded": res["time"],
-            "entries": {"%s/%s" % (t["strategy"], t["dir"]): {"ratio": round(t["ratio"], 4),
-                                                              "polls_per_mb": round(t["polls_per_mb"], 1)}
+            "entries": {"%s/%s" % (t["strategy"], t["dir"]): dict(
+                            {"ratio": round(t["ratio"], 4), "polls_per_mb": round(t["polls_per_mb"], 1)},
+                            **({"overhead": round(t["overhead"], 4)} if t.get("overhead") else {}))
                         for t in res["table"] if t["strategy"] in GATED and t["ratio"] is not None}}
 
 
-def check(res, baseline, tol, poll_tol=None):
-    """Problems: a ratio below its baseline by more than tol, or Polls per MB
-    above its baseline by more than poll_tol (default: tol)."""
+def check(res, baseline, tol, poll_tol=None, overhead_tol=None):
+    """Problems: a ratio below its baseline by more than tol, Polls per MB
+    above its baseline by more than poll_tol (default: tol), or efi-net's
+    overhead (guest time outside Poll per unit inside) above its baseline
+    by more than overhead_tol (default: tol)."""
     poll_tol = tol if poll_tol is None else poll_tol
+    overhead_tol = tol if overhead_tol is None else overhead_tol
     problems = []
     for t in res["table"]:
         key = "%s/%s" % (t["strategy"], t["dir"])
@@ -481,6 +494,9 @@ def check(res, baseline, tol, poll_tol=None):
         if t["strategy"] in POLL_GATED and b["polls_per_mb"] and t["polls_per_mb"] > b["polls_per_mb"] * (1 + poll_tol):
             problems.append("%s: %.0f Polls/MB rose above baseline %.0f (+%d%% allowed)"
                             % (key, t["polls_per_mb"], b["polls_per_mb"], poll_tol * 100))
+        if b.get("overhead") and t.get("overhead") and t["overhead"] > b["overhead"] * (1 + overhead_tol):
+            problems.append("%s: overhead %.3f (guest time outside Poll per unit inside) rose above baseline "
+                            "%.3f (+%d%% allowed)" % (key, t["overhead"], b["overhead"], overhead_tol * 100))
     return problems
 
 
@@ -492,7 +508,12 @@ def targets(res):
     for d in ("rx", "tx"):
         e, raw, bits = tab.get(("efinet-adaptive", d)), tab.get(("raw", d)), tab.get(("bits", d))
         if e and raw:
-            out.append(("efi-net %s >= 95%% of raw" % d, e["ratio"] >= 0.95, "%.1f%%" % (100 * e["ratio"])))
+            # judged on measured throughput (paired ratio); beside it what the
+            # guest's time split implies, free of the machine's drift: the
+            # same firmware work, plus each side's own overhead
+            by_time = ("; by guest time %.1f%%" % (100 * (1 + raw["overhead"]) / (1 + e["overhead"]))
+                       if e.get("overhead") and raw.get("overhead") else "")
+            out.append(("efi-net %s >= 95%% of raw" % d, e["ratio"] >= 0.95, "%.1f%%%s" % (100 * e["ratio"], by_time)))
             out.append(("efi-net %s Polls/MB <= raw" % d, e["polls_per_mb"] <= raw["polls_per_mb"],
                         "%.0f vs %.0f" % (e["polls_per_mb"], raw["polls_per_mb"])))
         if e and bits:
@@ -507,20 +528,21 @@ def targets(res):
 
 
 def table_text(res):
-    lines = ["%-16s %-3s %9s %13s %6s %11s %10s %10s %10s %8s %7s %9s" % (
+    lines = ["%-16s %-3s %9s %13s %6s %11s %10s %10s %10s %8s %7s %9s %8s" % (
         "strategy", "dir", "MB/s", "range", "ratio", "ratio range", "polls/MB", "compl/MB", "B/compl", "cpu s",
-        "in Poll", "us/MB out")]
+        "in Poll", "us/MB out", "overhead")]
     order = ["raw", "bits", "efinet-adaptive", "efinet-always", "efinet-select", "efinet-4conn", "efinet-never",
              "efinet@rump", "linux"]
     for t in sorted(res["table"], key=lambda t: (t["dir"], order.index(t["strategy"]) if t["strategy"] in order else 99, t["strategy"])):
         share = t.get("poll_share")
-        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %11s %10.0f %10.1f %10.0f %8.2f %7s %9s" % (
+        lines.append("%-16s %-3s %9.2f %6.2f-%-6.2f %6s %11s %10.0f %10.1f %10.0f %8.2f %7s %9s %8s" % (
             t["strategy"], t["dir"], t["mbps"], t["mbps_min"], t["mbps_max"],
             "%.3f" % t["ratio"] if t["ratio"] is not None else "-",
             "%.2f-%.2f" % (t["ratio_min"], t["ratio_max"]) if "ratio_min" in t else "-", t["polls_per_mb"],
             t["completions_per_mb"], t["bytes_per_completion"], t["host_cpu_s"],
             "%.0f%%" % (100 * share) if share else "-",
-            "%.0f" % t["us_per_mb_outside_poll"] if share else "-"))
+            "%.0f" % t["us_per_mb_outside_poll"] if share else "-",
+            "%.3f" % t["overhead"] if t.get("overhead") else "-"))
     for i in res.get("idle", []):
         lines.append("idle select, %-8s policy: QEMU host CPU %.1f%% of a core" % (i["policy"], 100 * i["cpu_fraction"]))
     lat = res.get("latency", [])

@@ -304,7 +304,7 @@ def cmd_bench(args):
         if not os.path.exists(bp):
             print("fwnet bench: no baseline %s (record one with --update)" % bp, file=sys.stderr)
             return 1
-        problems = bench.check(res, json.load(open(bp)), args.tolerance, args.poll_tolerance)
+        problems = bench.check(res, json.load(open(bp)), args.tolerance, args.poll_tolerance, args.overhead_tolerance)
         for p in problems:
             print("fwnet bench: REGRESSION %s" % p)
         print("fwnet bench: check against %s: %s" % (os.path.relpath(bp, bld.ROOT), "FAILED" if problems else "passed"))
@@ -374,6 +374,9 @@ def main(argv=None):
     bn.add_argument("--update", action="store_true", help="record the baseline")
     bn.add_argument("--tolerance", type=float, default=0.2, help="allowed relative fall of a ratio (default 0.2)")
     bn.add_argument("--poll-tolerance", type=float, default=0.2, help="allowed relative rise of Polls/MB (default 0.2)")
+    bn.add_argument("--overhead-tolerance", type=float, default=0.25,
+                    help="allowed relative rise of efi-net's overhead: guest time outside Poll per unit inside "
+                         "(default 0.25)")
     bn.add_argument("--firmware")
     bn.add_argument("--nic", default="virtio", choices=["virtio", "e1000"])
     bn.add_argument("--accel", choices=["kvm", "tcg"])

@@ -157,7 +157,7 @@ def test_guest_time_split_inside_and_outside_poll():
     res = b.summarise()
     assert res["table"][0]["poll_share"] == row["poll_share"]
     line = [l for l in bench.table_text(res).splitlines() if l.startswith("raw")][0]
-    assert line.split()[-2:] == ["75%", "50000"], line
+    assert line.split()[-3:] == ["75%", "50000", "0.333"], line  # 50 ms outside per 150 ms inside
 
 
 def test_ratios_pair_each_repeat_with_raw():
@@ -177,3 +177,23 @@ def test_ratios_pair_each_repeat_with_raw():
     assert e["ratio"] == 1.0 and e["ratio_min"] == 0.9 and e["ratio_max"] == 1.0
     assert t[("raw-poll-0us", "rx")]["ratio"] == 0.25 and "ratio_min" not in t[("raw-poll-0us", "rx")]
     assert "0.90-1.00" in bench.table_text({"table": list(t.values()), "idle": [], "latency": []})
+
+
+def test_check_gates_the_overhead():
+    """efi-net's guest time outside Poll per unit inside: a rise beyond the
+    tolerance is a regression even when throughput ratios hide it."""
+    good = result()
+    for t in good["table"]:
+        t["overhead"] = 0.05 if t["strategy"] == "raw" else 0.08
+    base = bench.to_baseline(good)
+    assert base["entries"]["efinet-adaptive/rx"]["overhead"] == 0.08
+    assert bench.check(good, base, 0.2, overhead_tol=0.25) == []
+    worse = copy.deepcopy(good)
+    next(t for t in worse["table"] if t["strategy"] == "efinet-adaptive" and t["dir"] == "rx")["overhead"] = 0.11
+    p = bench.check(worse, base, 0.2, overhead_tol=0.25)
+    assert len(p) == 1 and "efinet-adaptive/rx: overhead 0.110" in p[0], p
+    assert bench.check(worse, base, 0.2, overhead_tol=0.5) == []
+    old = bench.to_baseline(result())  # a baseline from before the figure existed: not judged on it
+    assert "overhead" not in old["entries"]["efinet-adaptive/rx"] and bench.check(worse, old, 0.2) == []
+    detail = {n: d for n, _, d in bench.targets(good)}
+    assert "by guest time 97.2%" in detail["efi-net rx >= 95% of raw"]  # 1.05 / 1.08
