@@ -24,6 +24,38 @@ static void connect_ok_and_echo(void **st) {
   fx_teardown(&f);
 }
 
+/* The per-Poll loops visit descriptor slots up to the highest in use: a
+ * socket alone in a high slot (the ones below closed), and a socket in a
+ * slot freed when the highest closed, must still be Polled and served. */
+static void echo_polled(struct fx *f, int s) {
+  struct efinet_stats s0, s1;
+  efinet_get_stats(f->net, s, &s0);
+  char buf[8] = {0};
+  assert_int_equal(efisock_send(f->net, s, "hey", 3, 0), 3);
+  assert_int_equal(efisock_recv(f->net, s, buf, sizeof(buf), 0), 3);
+  assert_memory_equal(buf, "hey", 3);
+  efinet_get_stats(f->net, s, &s1);
+  assert_true(s1.polls > s0.polls); /* the only socket: Polls go to its protocol */
+}
+
+static void sockets_around_closed_slots_keep_working(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_echo(f.n, PEER, 7);
+  int a = fx_connect(&f, 7), b = fx_connect(&f, 7), c = fx_connect(&f, 7);
+  assert_true(a < b && b < c);
+  assert_int_equal(efisock_close(f.net, a), 0);
+  assert_int_equal(efisock_close(f.net, b), 0);
+  echo_polled(&f, c);
+  assert_int_equal(efisock_close(f.net, c), 0);
+  int d = fx_connect(&f, 7); /* the lowest free slot again */
+  assert_int_equal(d, a);
+  echo_polled(&f, d);
+  assert_int_equal(efisock_close(f.net, d), 0);
+  fx_teardown(&f);
+}
+
 static void connect_refused(void **st) {
   (void)st;
   struct fx f;
@@ -427,6 +459,7 @@ static void many_sockets_emfile(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(connect_ok_and_echo),
+      cmocka_unit_test(sockets_around_closed_slots_keep_working),
       cmocka_unit_test(connect_refused),
       cmocka_unit_test(connect_unreachable),
       cmocka_unit_test(connect_timeout_blackhole),
