@@ -143,6 +143,7 @@ class Bench:
                # rest (socket layer, copies, digest, other firmware calls)
                "poll_share": r.get("poll_us", 0) / max(r["us"], 1),
                "us_per_mb_outside_poll": (r["us"] - r.get("poll_us", 0)) / mb,
+               "us_per_mb_inside_poll": r.get("poll_us", 0) / mb,
                # Guest time outside Poll per unit inside it: the socket
                # layer's (and the program's) cost measured against the
                # firmware's own. Both sides of the fraction speed up and slow
@@ -431,7 +432,7 @@ class Bench:
             m = [r["mbps"] for r in rs]
             med = {k: statistics.median(r.get(k, 0) for r in rs) for k in
                    ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s",
-                    "poll_share", "us_per_mb_outside_poll")}
+                    "poll_share", "us_per_mb_outside_poll", "us_per_mb_inside_poll")}
             ovh = [r["overhead"] for r in rs if r.get("overhead") is not None]
             med["overhead"] = statistics.median(ovh) if ovh else None
             table.append(dict(med, strategy=st, dir=d, n=len(rs), mbps_min=min(m), mbps_max=max(m)))

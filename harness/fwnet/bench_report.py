@@ -52,6 +52,33 @@ def write(path, results):
     imgs.append(_png(fig))
     plt.close(fig)
 
+    # Where the guest's time per MB goes: inside the firmware's Poll(), and
+    # outside it (the socket layer, the program, Receive/Transmit calls).
+    split = [(s, d) for s in gs for d in ("rx", "tx") if (s, d) in tab and tab[(s, d)].get("poll_share")]
+    if split:
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        inside, outside = [], []
+        for s, d in split:
+            t = tab[(s, d)]
+            ins = t.get("us_per_mb_inside_poll")
+            if ins is None:  # results from before the field: from the share (medians, so approximate)
+                ins = t["us_per_mb_outside_poll"] * t["poll_share"] / (1 - t["poll_share"]) if t["poll_share"] < 1 else 0
+            inside.append(ins / 1000)
+            outside.append(t["us_per_mb_outside_poll"] / 1000)
+        xs = range(len(split))
+        ax.bar(xs, inside, 0.6, label="inside Poll()")
+        ax.bar(xs, outside, 0.6, bottom=inside, label="outside (overhead)")
+        for x, (s, d) in zip(xs, split):
+            ovh = tab[(s, d)].get("overhead")
+            if ovh:
+                ax.annotate("%.3f" % ovh, (x, inside[x] + outside[x]), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(list(xs), ["%s %s" % sd for sd in split], rotation=30, fontsize=7)
+        ax.set_ylabel("guest ms per MB (medians)")
+        ax.set_title("Guest time split; labels: overhead (outside per unit inside)")
+        ax.legend(fontsize=7)
+        imgs.append(_png(fig))
+        plt.close(fig)
+
     if res.get("sweep"):
         fig, ax = plt.subplots(figsize=(6, 3.6))
         sw = res["sweep"]

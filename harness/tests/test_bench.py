@@ -56,6 +56,11 @@ def test_html_report_with_history(tmp_path):
     bench_report.write(str(out), [a, b])
     html = out.read_text()
     assert html.count("<img src='data:image/png;base64,") == 4  # throughput, polls, sweep, history
+    for t in b["table"]:  # with the guest's time split, a fifth plot
+        t.update(poll_share=0.9, us_per_mb_inside_poll=150000.0, us_per_mb_outside_poll=15000.0, overhead=0.1)
+    bench_report.write(str(out), [a, b])
+    html = out.read_text()
+    assert html.count("<img src='data:image/png;base64,") == 5 and "Guest time split" not in html  # title is in the PNG
     assert "efinet-adaptive" in html
 
 
