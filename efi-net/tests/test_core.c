@@ -482,19 +482,24 @@ static uint64_t test_clock_ns(void *ctx) {
   return (c->fw ? fakefw_now_ns(c->fw) : 0) + c->extra; /* set once the fixture is up */
 }
 
+/* A statically addressed stack with cfg, and tc as its clock when clocked. */
+static void fx_setup_clocked(struct fx *f, struct efinet_config *cfg, struct test_clock *tc, int clocked) {
+  if (clocked) {
+    cfg->clock_ns = test_clock_ns;
+    cfg->clock_ctx = tc;
+  }
+  fx_setup_with(f, NULL, cfg, EFINET_IP_STATIC);
+  tc->fw = f->fw;
+}
+
 static uint64_t idle_wait_polls(unsigned spin_us, uint64_t step_ns, int clocked) {
   struct test_clock tc = {NULL, step_ns, 0};
   struct efinet_config cfg;
   memset(&cfg, 0, sizeof(cfg));
   cfg.poll_policy = EFINET_POLL_ADAPTIVE;
   cfg.poll_spin_us = spin_us;
-  if (clocked) {
-    cfg.clock_ns = test_clock_ns;
-    cfg.clock_ctx = &tc;
-  }
   struct fx f;
-  fx_setup_with(&f, NULL, &cfg, EFINET_IP_STATIC);
-  tc.fw = f.fw;
+  fx_setup_clocked(&f, &cfg, &tc, clocked);
   int u = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_DGRAM, 0);
   struct efisock_sockaddr_in a = fx_sin(0, 4000);
   efisock_bind(f.net, u, SA(&a), sizeof(a));
@@ -535,13 +540,8 @@ static void poll_and_call_time_with_a_clock(void **st) {
     struct efinet_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.poll_policy = EFINET_POLL_ALWAYS;
-    if (clocked) {
-      cfg.clock_ns = test_clock_ns;
-      cfg.clock_ctx = &tc;
-    }
     struct fx f;
-    fx_setup_with(&f, NULL, &cfg, EFINET_IP_STATIC);
-    tc.fw = f.fw;
+    fx_setup_clocked(&f, &cfg, &tc, clocked);
     fnet_peer_source(f.n, PEER, 19, 200000, true);
     int s = fx_connect(&f, 19);
     uint8_t buf[4096];
