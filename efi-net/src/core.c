@@ -336,10 +336,12 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
       EFI_EVENT evs[2] = {net->wake, net->timer};
       UINTN idx = 0;
       net->stats.waits++;
+      uint64_t t0 = en_clock(net);
       /* WaitForEvent resets the event that ended it: if that was the
        * deadline timer, remember it, or the timeout would be lost. */
       if (bs->WaitForEvent(forever ? 1 : 2, evs, &idx) == EFI_SUCCESS && idx == 1)
         timer_fired = true;
+      net->stats.wait_ns += en_clock(net) - t0;
       /* After a sleep poll briefly again; each idle cycle halves the spin so
        * an idle wait settles at about one Poll per tick. */
       spin_max = spin_max > 1 ? spin_max / 2 : 1;

@@ -669,6 +669,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       agent_kv_int(fields, sizeof(fields), "ticks", (long long)s.ticks);
       agent_kv_int(fields, sizeof(fields), "poll_us", (long long)(s.poll_ns / 1000));
       agent_kv_int(fields, sizeof(fields), "call_us", (long long)(s.call_ns / 1000));
+      agent_kv_int(fields, sizeof(fields), "wait_us", (long long)(s.wait_ns / 1000));
     }
   } else if (streq(op, "quit")) {
     quit = true;

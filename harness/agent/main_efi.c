@@ -96,6 +96,7 @@ static int do_raw(const char *args, char *out, size_t cap) {
   agent_kv_int(out, cap, "poll_us", (long long)(rr.poll_ns / 1000));
   agent_kv_int(out, cap, "call_us", (long long)(rr.call_ns / 1000));
   agent_kv_int(out, cap, "early", (long long)rr.early);
+  agent_kv_int(out, cap, "wait_us", (long long)(rr.wait_ns / 1000));
   agent_kv_int(out, cap, "completions", (long long)rr.completions);
   if (ra.digest) agent_kv_hex32(out, cap, "crc", rr.crc);
   return 0;

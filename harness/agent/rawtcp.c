@@ -165,9 +165,15 @@ int raw_transfer(EFI_SYSTEM_TABLE *st, const struct raw_args *a, struct raw_resu
       t->Poll(t);
       r->poll_ns += a->clock(a->clock_ctx) - p0;
       r->polls++;
-      if (a->poll_us > 0) bs->Stall((UINTN)a->poll_us);
+      if (a->poll_us > 0) {
+        uint64_t w0 = a->clock(a->clock_ctx);
+        bs->Stall((UINTN)a->poll_us);
+        r->wait_ns += a->clock(a->clock_ctx) - w0;
+      }
     } else {
+      uint64_t w0 = a->clock(a->clock_ctx);
       bs->Stall(1000); /* no Poll: only the firmware's timer moves frames */
+      r->wait_ns += a->clock(a->clock_ctx) - w0;
     }
   }
   /* A Receive posted after the FIN fails at once with CONNECTION_FIN, and

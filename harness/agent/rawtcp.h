@@ -21,6 +21,7 @@ struct raw_result {
   uint64_t bytes, us, polls, completions;
   uint64_t poll_ns; /* time inside Poll() */
   uint64_t call_ns; /* time inside Receive()/Transmit() */
+  uint64_t wait_ns; /* time in Stall() between Polls (the sweep) */
   uint64_t early;   /* Receives that completed inside the call: the data was
                        already buffered, no token was waiting for it */
   uint32_t crc;

@@ -134,23 +134,26 @@ class Bench:
         if got != nbytes:
             raise BenchError("%s %s moved %s of %d bytes: %s" % (strategy, direction, got, nbytes, r))
         mb = got / MiB
+        busy_out = r["us"] - r.get("poll_us", 0) - r.get("wait_us", 0)
         row = {"strategy": strategy, "dir": direction, "rep": self.rep, "bytes": got, "guest_s": r["us"] / 1e6,
                "wall_s": wall, "host_cpu_s": cpu, "mbps": mb / (r["us"] / 1e6),
                "polls": r["polls"], "completions": r["completions"],
                "polls_per_mb": r["polls"] / mb, "completions_per_mb": r["completions"] / mb,
                "bytes_per_completion": got / max(r["completions"], 1),
-               # the guest's time split: inside the firmware's Poll(), and the
-               # rest (socket layer, copies, digest, other firmware calls)
+               # the guest's time split: inside the firmware's Poll(), asleep
+               # (efi-net in WaitForEvent, the raw sweep's Stall), and busy
+               # outside Poll (socket layer, copies, digest, Receive/Transmit)
                "poll_share": r.get("poll_us", 0) / max(r["us"], 1),
-               "us_per_mb_outside_poll": (r["us"] - r.get("poll_us", 0)) / mb,
+               "asleep_share": r.get("wait_us", 0) / max(r["us"], 1),
+               "us_per_mb_outside_poll": busy_out / mb,
                "us_per_mb_inside_poll": r.get("poll_us", 0) / mb,
-               # Guest time outside Poll per unit inside it: the socket
+               # Busy guest time outside Poll per unit inside it: the socket
                # layer's (and the program's) cost measured against the
                # firmware's own. Both sides of the fraction speed up and slow
                # down with the machine, so it holds within a few percent where
                # MB/s swings by tens of percent: the regression check's
                # sharpest figure for our own code.
-               "overhead": (r["us"] - r["poll_us"]) / r["poll_us"] if r.get("poll_us") else None}
+               "overhead": busy_out / r["poll_us"] if r.get("poll_us") else None}
         self.rows.append(row)
         self.log("  %-16s %-2s %8.2f MB/s  %8.0f polls/MB  %7.1f compl/MB  cpu %.2fs"
                  % (strategy, direction, row["mbps"], row["polls_per_mb"], row["completions_per_mb"], cpu))
@@ -175,7 +178,8 @@ class Bench:
         if direction == "rx":
             self._check_crc("raw (%d tokens)" % tokens, r, nbytes)
         return {"bytes": r["ret"], "us": int(r["us"]), "polls": int(r["polls"]),
-                "completions": int(r["completions"]), "poll_us": int(r.get("poll_us", 0))}
+                "completions": int(r["completions"]), "poll_us": int(r.get("poll_us", 0)),
+                "wait_us": int(r.get("wait_us", 0))}
 
     @staticmethod
     def _check_crc(who, r, nbytes):
@@ -200,7 +204,8 @@ class Bench:
         return {"bytes": r["ret"], "us": int(r["us"]),
                 "polls": int(s1["polls"]) - int(s0["polls"]),
                 "completions": int(s1["completions"]) - int(s0["completions"]),
-                "poll_us": int(s1.get("poll_us", 0)) - int(s0.get("poll_us", 0))}
+                "poll_us": int(s1.get("poll_us", 0)) - int(s0.get("poll_us", 0)),
+                "wait_us": int(s1.get("wait_us", 0)) - int(s0.get("wait_us", 0))}
 
     def _efinet(self, direction, policy, nbytes, select=False, peer=None):
         self._open(policy)
@@ -432,7 +437,7 @@ class Bench:
             m = [r["mbps"] for r in rs]
             med = {k: statistics.median(r.get(k, 0) for r in rs) for k in
                    ("mbps", "polls_per_mb", "completions_per_mb", "bytes_per_completion", "guest_s", "host_cpu_s",
-                    "poll_share", "us_per_mb_outside_poll", "us_per_mb_inside_poll")}
+                    "poll_share", "asleep_share", "us_per_mb_outside_poll", "us_per_mb_inside_poll")}
             ovh = [r["overhead"] for r in rs if r.get("overhead") is not None]
             med["overhead"] = statistics.median(ovh) if ovh else None
             table.append(dict(med, strategy=st, dir=d, n=len(rs), mbps_min=min(m), mbps_max=max(m)))

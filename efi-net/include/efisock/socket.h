@@ -281,6 +281,7 @@ struct efinet_stats {
   uint64_t poll_ns;          /* time inside Poll() (the firmware's stack and our
                                 notifies), when the config gives a clock */
   uint64_t call_ns;          /* time inside Receive() and Transmit() */
+  uint64_t wait_ns;          /* time asleep in WaitForEvent() */
 };
 
 int efinet_open(efinet_t **out, const struct efinet_config *cfg); /* 0 or errno */
