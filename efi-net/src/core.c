@@ -208,9 +208,12 @@ void en_progress(struct efinet *net) {
   }
 }
 
-void efinet_progress(efinet_t *net) { en_progress(net); }
 
-/* A protocol to Poll: prefer a socket with tokens in flight. */
+
+static void en_progress_posting(struct efinet *net);
+
+/* One Poll() of a protocol (any socket's: they share the stack), then the
+ * safe point after it, where Receive tokens are posted. */
 static void poll_once(struct efinet *net) {
   struct en_sock *target = NULL;
   for (int i = 0; i < net->fd_hi && !target; i++) {
@@ -236,8 +239,13 @@ static void poll_once(struct efinet *net) {
     net->stats.poll_ns += dt;
     if (target) target->stats.poll_ns += dt;
   }
+  /* A closing zombie may be freed by the safe point below: count on it
+   * only if it has a descriptor (those are freed by close() alone). */
+  if (target && target->fd < 0) target = NULL;
+  en_progress_posting(net);
   /* Poll() may return EFI_NOT_READY or EFI_SUCCESS whatever it did (OVMF
-   * always says SUCCESS): productivity is judged by completions alone. */
+   * always says SUCCESS): productivity is judged by completions alone, in
+   * the Poll or in the Receives posted after it (what it brought). */
   en_count_poll(net, target, net->completions != before);
 }
 
@@ -291,6 +299,17 @@ static bool has_poll_target(struct efinet *net) {
   return false;
 }
 
+/* A safe point right after a Poll (or before a sleep): the one place where
+ * Receive tokens are posted (unless cfg.rx_keep_posted: anywhere). */
+static void en_progress_posting(struct efinet *net) {
+  net->rx_post_open = true;
+  en_progress(net);
+  net->rx_post_open = false;
+}
+
+/* The program's own safe point: it may come at any time, so it posts. */
+void efinet_progress(efinet_t *net) { en_progress_posting(net); }
+
 int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeout_ms, bool forever) {
   EFI_BOOT_SERVICES *bs = net->bs;
   en_progress(net);
@@ -299,11 +318,11 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
     /* A non-blocking call gives the stack one Poll() before EAGAIN: a
      * program spinning on non-blocking calls then moves at Poll rate, not
      * at one frame per timer tick. */
-    if (net->cfg.poll_policy != EFINET_POLL_NEVER && has_poll_target(net)) {
+    if (net->cfg.poll_policy != EFINET_POLL_NEVER && has_poll_target(net))
       poll_once(net);
-      en_progress(net);
-      if (cond(arg)) return 0;
-    }
+    else
+      en_progress_posting(net); /* under "never" too: the timer moves frames into what is posted */
+    if (cond(arg)) return 0;
     return EFISOCK_ETIMEDOUT;
   }
   if (!forever) bs->SetTimer(net->timer, TimerRelative, (UINT64)timeout_ms * 10000u);
@@ -333,6 +352,12 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
         budget--;
       }
     } else {
+      if (!net->cfg.rx_keep_posted) {
+        /* tokens must wait in the firmware while we sleep: a frame the
+         * timer moves then completes one and wakes us */
+        en_progress_posting(net);
+        if (cond(arg)) break;
+      }
       EFI_EVENT evs[2] = {net->wake, net->timer};
       UINTN idx = 0;
       net->stats.waits++;
@@ -349,8 +374,8 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
       spin_ns /= 2;
       if (now) spin_end = now(net->cfg.clock_ctx) + spin_ns;
       if (now && !spin_ns) budget = 1; /* still one Poll after each wake-up */
+      en_progress_posting(net);
     }
-    en_progress(net);
     if (cond(arg)) break;
     if (!forever && (timer_fired || bs->CheckEvent(net->timer) == EFI_SUCCESS)) {
       rc = EFISOCK_ETIMEDOUT;

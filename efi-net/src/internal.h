@@ -195,6 +195,7 @@ struct efinet {
 
   struct en_sock *fds[EFISOCK_MAX_SOCKETS];
   int fd_hi; /* one past the highest slot in use: the per-Poll loops stop there */
+  bool rx_post_open; /* Receive tokens may be posted now (unless cfg.rx_keep_posted: always) */
   struct en_sock *zombies; /* closed by the program, still closing in firmware */
   struct en_tok *orphans[8]; /* tokens that could not be cancelled (DNS4) */
   struct efinet_stats stats;

@@ -566,6 +566,41 @@ static void poll_and_call_time_with_a_clock(void **st) {
   }
 }
 
+/* When Receives are posted. By default one token, posted after each Poll:
+ * what the Poll brought is buffered in TCP4 and the Receive takes it inside
+ * the call. rx_keep_posted keeps every token waiting in TCP4 instead. */
+static uint64_t early_share_pct(int keep_posted, uint64_t *max_posted) {
+  struct efinet_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.rx_keep_posted = keep_posted;
+  struct fx f;
+  fx_setup_with(&f, NULL, &cfg, EFINET_IP_STATIC);
+  fnet_peer_source(f.n, PEER, 19, 500000, true);
+  int s = fx_connect(&f, 19);
+  uint8_t buf[2048];
+  size_t got = 0;
+  efisock_ssize_t r;
+  while ((r = efisock_recv(f.net, s, buf, sizeof(buf), 0)) > 0) got += (size_t)r;
+  assert_int_equal(got, 500000);
+  struct efinet_stats es;
+  efinet_get_stats(f.net, s, &es);
+  *max_posted = es.rx_posted;
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+  return es.rx_early * 100 / es.rx_posted;
+}
+
+static void receives_posted_after_poll_complete_in_the_call(void **st) {
+  (void)st;
+  uint64_t posted_after, posted_keep;
+  uint64_t after = early_share_pct(0, &posted_after);
+  uint64_t keep = early_share_pct(1, &posted_keep);
+  printf("# Receives completed inside the call: %llu%% posting after Poll, %llu%% keeping posted\n",
+         (unsigned long long)after, (unsigned long long)keep);
+  assert_true(after >= 90);
+  assert_true(keep <= 10);
+}
+
 static void leak_detector_detects(void **st) {
   (void)st;
   struct fakefw *fw = fakefw_create(NULL);
@@ -591,6 +626,7 @@ static void leak_detector_detects(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(errno_table),
+      cmocka_unit_test(receives_posted_after_poll_complete_in_the_call),
       cmocka_unit_test(poll_and_call_time_with_a_clock),
       cmocka_unit_test(dhcp_takes_three_seconds_and_reads_gateway),
       cmocka_unit_test(static_is_fast),

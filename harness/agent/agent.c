@@ -664,6 +664,7 @@ int agent_execute(struct agent_env *env, const char *line) {
       agent_kv_int(fields, sizeof(fields), "completions", (long long)s.completions);
       agent_kv_int(fields, sizeof(fields), "rx_completed", (long long)s.rx_completed);
       agent_kv_int(fields, sizeof(fields), "rx_bytes", (long long)s.rx_bytes);
+      agent_kv_int(fields, sizeof(fields), "rx_early", (long long)s.rx_early);
       agent_kv_int(fields, sizeof(fields), "tx_completed", (long long)s.tx_completed);
       agent_kv_int(fields, sizeof(fields), "tx_bytes", (long long)s.tx_bytes);
       agent_kv_int(fields, sizeof(fields), "ticks", (long long)s.ticks);

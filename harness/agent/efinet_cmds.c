@@ -36,6 +36,7 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
     cfg.poll_policy = same(v, "always") ? EFINET_POLL_ALWAYS : same(v, "never") ? EFINET_POLL_NEVER : EFINET_POLL_ADAPTIVE;
   cfg.rx_tokens = (unsigned)agent_arg_int(args, "rx_tokens", 0);
   cfg.tx_tokens = (unsigned)agent_arg_int(args, "tx_tokens", 0);
+  cfg.rx_keep_posted = (int)agent_arg_int(args, "rx_keep_posted", 0);
   cfg.close_timeout_ms = (unsigned)agent_arg_int(args, "close_timeout_ms", 0);
   cfg.poll_spin_us = (unsigned)agent_arg_int(args, "spin_us", 0); /* 0: the library's default */
   if (!agent_arg_int(args, "spin_polls", 0)) { /* spin_polls=1: the clockless Poll count */

@@ -231,8 +231,10 @@ struct efinet_config {
   unsigned poll_spin_us;
   uint64_t (*clock_ns)(void *ctx); /* monotonic nanoseconds, or NULL */
   void *clock_ctx;
-  unsigned rx_tokens;        /* outstanding TCP Receive tokens per socket (default 4, max 16) */
+  unsigned rx_tokens;        /* TCP Receive tokens per socket (default 4, max 16) */
   unsigned rx_token_size;    /* bytes per Receive token (default 16384) */
+  int rx_keep_posted;        /* 1: all rx_tokens stay posted through Polls; default 0: one,
+                                posted only after a Poll (tcp.c says why) */
   unsigned tx_tokens;        /* Transmit tokens per socket (default 4, max 16) */
   unsigned tx_token_size;    /* bytes per Transmit token (default 65536) */
   unsigned close_timeout_ms; /* graceful close deadline before abort (default 5000) */
@@ -274,6 +276,7 @@ struct efinet_stats {
   uint64_t waits;            /* WaitForEvent() calls (idle sleeps) */
   uint64_t completions;      /* token notify callbacks */
   uint64_t rx_posted, rx_completed, rx_bytes;
+  uint64_t rx_early;         /* TCP Receives completed inside the call (data was buffered) */
   uint64_t tx_posted, tx_completed, tx_bytes;
   uint64_t accepts, connects, resets;
   uint64_t udp_dropped;      /* datagrams dropped, receive queue full */
