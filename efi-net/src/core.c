@@ -208,8 +208,6 @@ void en_progress(struct efinet *net) {
   }
 }
 
-
-
 static void en_progress_posting(struct efinet *net);
 
 /* One Poll() of a protocol (any socket's: they share the stack), then the
@@ -226,16 +224,15 @@ static void poll_once(struct efinet *net) {
   uint64_t before = net->completions;
   /* Time inside Poll() splits guest time into the firmware's share and the
    * socket layer's: where a throughput gap lives. */
-  uint64_t (*now)(void *) = net->cfg.clock_ns;
-  uint64_t t0 = now ? now(net->cfg.clock_ctx) : 0;
+  uint64_t t0 = en_clock(net);
   if (target) {
     if (target->type == EFISOCK_SOCK_STREAM)
       ((EFI_TCP4_PROTOCOL *)target->child.proto)->Poll(target->child.proto);
     else
       ((EFI_UDP4_PROTOCOL *)target->child.proto)->Poll(target->child.proto);
   }
-  if (now) {
-    uint64_t dt = now(net->cfg.clock_ctx) - t0;
+  if (net->cfg.clock_ns) {
+    uint64_t dt = en_clock(net) - t0;
     net->stats.poll_ns += dt;
     if (target) target->stats.poll_ns += dt;
   }

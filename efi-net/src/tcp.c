@@ -66,7 +66,8 @@ static int alloc_io(struct en_sock *s) {
 /* Tokens in use: posted, or holding data the program has not read. */
 static unsigned rx_in_use(struct en_tcp *t) {
   unsigned n = 0;
-  for (unsigned i = 0; i < t->nrx; i++) n += t->rx[i].state == EN_RX_POSTED || t->rx[i].state == EN_RX_DATA;
+  for (unsigned i = 0; i < t->nrx; i++)
+    n += t->rx[i].state == EN_RX_POSTED || t->rx[i].state == EN_RX_DATA;
   return n;
 }
 
@@ -82,8 +83,8 @@ static void post_rx_some(struct en_sock *s, bool all) {
   bool keep = net->cfg.rx_keep_posted || all;
   if (!keep && !net->rx_post_open) return;
   unsigned limit = keep ? t->nrx : 1;
-  for (unsigned n = keep ? 0 : rx_in_use(t); n < limit && t->rx[t->rx_post].state == EN_RX_FREE && t->rx[t->rx_post].buf;
-       n++) {
+  for (unsigned n = keep ? 0 : rx_in_use(t);
+       n < limit && t->rx[t->rx_post].state == EN_RX_FREE && t->rx[t->rx_post].buf; n++) {
     /* Nothing after end of stream or an error. */
     unsigned prev = (t->rx_post + t->nrx - 1) % t->nrx;
     if (t->rx[prev].state == EN_RX_EOF || t->rx[prev].state == EN_RX_ERR) return;
