@@ -1,5 +1,8 @@
 # Helpers: host targets get strict warnings (and sanitizers when asked);
-# EFI targets are freestanding and linked with gnu-efi's crt0 and script.
+# EFI targets are freestanding and linked with gnu-efi's crt0 and script;
+# bare-metal targets (the rump-hw image) are freestanding with no libc.
+# A component that runs in more than one place builds one library per
+# flavour from the same sources: NAME (host), NAME_efi, NAME_bm.
 
 set(FWNET_HOST_WARN -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes)
 set(FWNET_SAN_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
@@ -57,4 +60,30 @@ function(fwnet_efi_app name)
     COMMAND_EXPAND_LISTS
     COMMENT "Linking EFI application ${name}.efi")
   add_custom_target(${name} ALL DEPENDS ${efi})
+endfunction()
+
+# Bare metal (rump-hw's multiboot image): freestanding, no red zone
+# (interrupts share the stack), no SSE (the trap path does not save it), not
+# position independent (linked at 1 MiB). Its libc headers are rump-hw's
+# include/libc, its runtime fwbase_bm.
+execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=include
+                OUTPUT_VARIABLE FWNET_GCC_INCLUDE OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(FWNET_BM_FLAGS -std=gnu11 -ffreestanding -nostdinc -isystem ${FWNET_GCC_INCLUDE} -O2 -g
+    -mno-red-zone -mgeneral-regs-only -fno-pic -fno-pie -fno-stack-protector
+    -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -fno-strict-aliasing)
+
+# lwIP comes from Debian's source package, fetched by ci/install-deps.sh
+# into build/deps/lwip (or -DFWNET_LWIP_DIR); without it no bare-metal code
+# is built.
+set(FWNET_LWIP_DIR ${PROJECT_SOURCE_DIR}/build/deps/lwip CACHE PATH "lwIP source tree (Debian's lwip source package)")
+if(EXISTS ${FWNET_LWIP_DIR}/src/core/tcp.c)
+  set(FWNET_BM ON)
+else()
+  set(FWNET_BM OFF)
+endif()
+
+function(fwnet_bm_library tgt)
+  add_library(${tgt} STATIC ${ARGN})
+  set_target_properties(${tgt} PROPERTIES COMPILE_OPTIONS "" INTERPROCEDURAL_OPTIMIZATION OFF)
+  target_compile_options(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:C>:${FWNET_BM_FLAGS} ${FWNET_HOST_WARN}>)
 endfunction()

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dnszone.h"
+#include "fwbase/dnszone.h"
 #include "impair.h"
 #include "rules.h"
 

@@ -1,7 +1,7 @@
 /* efinet-info.efi: open efi-net on the first NIC, configure the address
  * (DHCP by default; "static" on the load options is not parsed here), and
  * print what the firmware offers. A smoke test that the freestanding library
- * links and runs; the full agent lives in harness/agent. */
+ * links and runs; the full agent lives in agent/. */
 #include "efisock/socket.h"
 
 static void put(EFI_SYSTEM_TABLE *st, const char *s) {

@@ -9,12 +9,6 @@
  */
 #include "internal.h"
 
-static EFI_GUID tcp4_sb_guid = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID;
-static EFI_GUID udp4_sb_guid = EFI_UDP4_SERVICE_BINDING_PROTOCOL_GUID;
-static EFI_GUID dns4_sb_guid = EFI_DNS4_SERVICE_BINDING_PROTOCOL_GUID;
-static EFI_GUID ip4cfg2_guid = EFI_IP4_CONFIG2_PROTOCOL_GUID;
-static EFI_GUID ip4cfg_guid = EFI_IP4_CONFIG_PROTOCOL_GUID;
-static EFI_GUID rng_guid = EFI_RNG_PROTOCOL_GUID;
 
 /* ---- memory ---- */
 
@@ -165,7 +159,7 @@ uint32_t en_random(struct efinet *net) {
   if (!net->rng) {
     EFI_RNG_PROTOCOL *rng = NULL;
     uint64_t seed = 0;
-    if (!EFI_ERROR(net->bs->LocateProtocol(&rng_guid, NULL, (void **)&rng)) && rng)
+    if (!EFI_ERROR(net->bs->LocateProtocol(&efi_rng_guid, NULL, (void **)&rng)) && rng)
       rng->GetRNG(rng, NULL, sizeof(seed), (UINT8 *)&seed);
     if (!seed) {
       UINT64 mono = 0;
@@ -449,13 +443,13 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   UINTN n = 0;
   EFI_HANDLE *hs = NULL;
   err = EFISOCK_ENETDOWN;
-  if (EFI_ERROR(net->src.locate(net->src.self, &tcp4_sb_guid, &n, &hs)) || n == 0) {
+  if (EFI_ERROR(net->src.locate(net->src.self, &efi_tcp4_sb_guid, &n, &hs)) || n == 0) {
     if (hs) bs->FreePool(hs);
     hs = NULL;
     /* The boot manager connects only the boot device: the network drivers
      * may never have been started. Connect everything, as `connect -r`. */
     if (!cfg->no_connect) connect_all(bs);
-    if (EFI_ERROR(net->src.locate(net->src.self, &tcp4_sb_guid, &n, &hs)) || n == 0) {
+    if (EFI_ERROR(net->src.locate(net->src.self, &efi_tcp4_sb_guid, &n, &hs)) || n == 0) {
       if (hs) bs->FreePool(hs);
       goto fail;
     }
@@ -467,11 +461,11 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   }
   net->nic = hs[cfg->nic_index];
   bs->FreePool(hs);
-  net->tcp4_sb = get_on_nic(net, &tcp4_sb_guid);
-  net->udp4_sb = get_on_nic(net, &udp4_sb_guid);
-  net->dns4_sb = get_on_nic(net, &dns4_sb_guid);
-  net->ip4cfg2 = get_on_nic(net, &ip4cfg2_guid);
-  if (!net->ip4cfg2) net->ip4cfg = get_on_nic(net, &ip4cfg_guid);
+  net->tcp4_sb = get_on_nic(net, &efi_tcp4_sb_guid);
+  net->udp4_sb = get_on_nic(net, &efi_udp4_sb_guid);
+  net->dns4_sb = get_on_nic(net, &efi_dns4_sb_guid);
+  net->ip4cfg2 = get_on_nic(net, &efi_ip4cfg2_guid);
+  if (!net->ip4cfg2) net->ip4cfg = get_on_nic(net, &efi_ip4cfg_guid);
   en_ip_discover(net);
   *out = net;
   return 0;

@@ -8,24 +8,21 @@
  * and a retry over TCP when the answer is truncated.
  */
 #include "internal.h"
-#include "resolver.h"
+#include "fwbase/dnswire.h"
 
-static EFI_GUID dns4_guid = EFI_DNS4_PROTOCOL_GUID;
-
-static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c; }
 
 static bool is_localhost(const char *n) {
   static const char lh[] = "localhost";
   size_t i = 0;
   for (; lh[i]; i++)
-    if (lower(n[i]) != lh[i]) return false;
+    if (fwb_lower(n[i]) != lh[i]) return false;
   return n[i] == 0 || (n[i] == '.' && n[i + 1] == 0);
 }
 
 /* ---- built-in resolver ---- */
 
 struct lookup {
-  struct en_dns_result res;
+  struct fwb_dns_result res;
   int gai; /* 0 or EFISOCK_EAI_* */
 };
 
@@ -33,7 +30,7 @@ static int sock_call_fail(efinet_t *net) { return net->err; }
 
 /* One query over TCP (after a truncated UDP answer). */
 static int query_tcp(efinet_t *net, const struct efisock_sockaddr_in *srv, const uint8_t *q,
-                     int qlen, uint16_t id, const char *name, struct en_dns_result *res) {
+                     int qlen, uint16_t id, const char *name, struct fwb_dns_result *res) {
   int fd = efisock_socket(net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
   if (fd < 0) return -1;
   struct efisock_timeval tv = {net->cfg.dns_timeout_ms / 1000, (net->cfg.dns_timeout_ms % 1000) * 1000};
@@ -51,7 +48,7 @@ static int query_tcp(efinet_t *net, const struct efisock_sockaddr_in *srv, const
   size_t mlen = (size_t)buf[0] << 8 | buf[1];
   if (mlen < 12 || efisock_recv(net, fd, buf, mlen, EFISOCK_MSG_WAITALL) != (efisock_ssize_t)mlen)
     goto out;
-  if (en_dns_parse(buf, mlen, id, name, res) == 0 && !res->tc) rc = 0;
+  if (fwb_dns_parse(buf, mlen, id, name, res) == 0 && !res->tc) rc = 0;
 out:
   en_free(net, buf);
   efisock_close(net, fd);
@@ -88,7 +85,7 @@ static int builtin_lookup(efinet_t *net, const char *name, struct lookup *lk) {
     for (unsigned si = 0; si < net->ndns && !answered; si++) {
       struct efisock_sockaddr_in srv = {EFISOCK_AF_INET, efisock_htons(53), en_ip_sin(&net->dns[si]), {0}};
       uint16_t id = (uint16_t)en_random(net);
-      int qlen = en_dns_build_query(q, sizeof(q), id, name);
+      int qlen = fwb_dns_build_query(q, sizeof(q), id, name);
       if (qlen < 0) {
         lk->gai = EFISOCK_EAI_NONAME;
         answered = true;
@@ -110,17 +107,17 @@ static int builtin_lookup(efinet_t *net, const char *name, struct lookup *lk) {
         }
         /* Source check: exactly the server we asked, from port 53. */
         if (from.sin_addr.s_addr != srv.sin_addr.s_addr || from.sin_port != srv.sin_port) continue;
-        if (en_dns_parse(reply, (size_t)n, id, name, &lk->res) != 0) continue;
+        if (fwb_dns_parse(reply, (size_t)n, id, name, &lk->res) != 0) continue;
         if (lk->res.tc && query_tcp(net, &srv, q, qlen, id, name, &lk->res) != 0) {
           /* Truncated and TCP failed: the addresses that fit are still
            * valid A records only if the parser saw the answer section; it
            * does not, so this server gave us nothing. */
           break;
         }
-        if (lk->res.rcode == EN_DNS_RCODE_NXDOMAIN) {
+        if (lk->res.rcode == FWB_DNS_RCODE_NXDOMAIN) {
           lk->gai = EFISOCK_EAI_NONAME;
           answered = true;
-        } else if (lk->res.rcode == EN_DNS_RCODE_OK) {
+        } else if (lk->res.rcode == FWB_DNS_RCODE_OK) {
           lk->gai = lk->res.naddr ? 0 : EFISOCK_EAI_NONAME; /* NODATA */
           answered = true;
         } /* SERVFAIL, REFUSED: try the next server */
@@ -153,7 +150,7 @@ static void orphan(struct efinet *net, struct en_tok *t) {
 static void dns4_lookup(efinet_t *net, const char *name, struct lookup *lk) {
   lk->gai = EFISOCK_EAI_FAIL;
   struct en_child c;
-  if (en_child_create(net, net->dns4_sb, &dns4_guid, &c)) return;
+  if (en_child_create(net, net->dns4_sb, &efi_dns4_guid, &c)) return;
   EFI_DNS4_PROTOCOL *d = c.proto;
   EFI_DNS4_CONFIG_DATA cd;
   memset(&cd, 0, sizeof(cd));
@@ -204,7 +201,7 @@ static void dns4_lookup(efinet_t *net, const char *name, struct lookup *lk) {
       st = t->u.hdr.Status;
       DNS_HOST_TO_ADDR_DATA *h2a = t->u.dns.RspData.H2AData;
       if (st == EFI_SUCCESS && h2a) {
-        for (UINT32 i = 0; i < h2a->IpCount && lk->res.naddr < EN_DNS_MAX_ADDRS; i++)
+        for (UINT32 i = 0; i < h2a->IpCount && lk->res.naddr < FWB_DNS_MAX_ADDRS; i++)
           memcpy(&lk->res.addrs[lk->res.naddr++], h2a->IpList[i].Addr, 4);
         lk->gai = lk->res.naddr ? 0 : EFISOCK_EAI_NONAME;
       } else if (st == EFI_NOT_FOUND) {

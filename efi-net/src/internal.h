@@ -15,11 +15,7 @@
 #include <stdbool.h>
 #include "efisock/socket.h"
 
-void *memcpy(void *d, const void *s, size_t n);
-void *memmove(void *d, const void *s, size_t n);
-void *memset(void *d, int c, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-size_t strlen(const char *s);
+#include "fwbase/rt.h"
 
 #define EN_MAX_TOKENS 16
 #define EN_TICK_100NS 100000u /* 10 ms coarse clock */

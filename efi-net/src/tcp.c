@@ -28,7 +28,6 @@
  */
 #include "internal.h"
 
-static EFI_GUID tcp4_guid = EFI_TCP4_PROTOCOL_GUID;
 
 static EFI_TCP4_PROTOCOL *P(struct en_sock *s) { return s->child.proto; }
 
@@ -165,10 +164,10 @@ static void accept_one(struct en_sock *ls) {
   EFI_HANDLE h = lt->listen_tok.u.listen.NewChildHandle;
   struct en_sock *ns = en_sock_new(net, EFISOCK_SOCK_STREAM);
   void *proto = NULL;
-  if (!ns || EFI_ERROR(net->src.get(net->src.self, h, &tcp4_guid, &proto)) || !proto) {
+  if (!ns || EFI_ERROR(net->src.get(net->src.self, h, &efi_tcp4_guid, &proto)) || !proto) {
     /* Cannot take it: abort the firmware's child so it is not leaked. */
     if (ns) en_sock_free(ns);
-    if (!EFI_ERROR(net->src.get(net->src.self, h, &tcp4_guid, &proto)) && proto)
+    if (!EFI_ERROR(net->src.get(net->src.self, h, &efi_tcp4_guid, &proto)) && proto)
       ((EFI_TCP4_PROTOCOL *)proto)->Configure(proto, NULL);
     net->tcp4_sb->DestroyChild(net->tcp4_sb, h);
     return;
@@ -730,7 +729,7 @@ static void tcp_destroy(struct en_sock *s) {
       t->listen_tok.u.listen.NewChildHandle) {
     EFI_HANDLE h = t->listen_tok.u.listen.NewChildHandle;
     void *proto = NULL;
-    if (!EFI_ERROR(net->src.get(net->src.self, h, &tcp4_guid, &proto)) && proto)
+    if (!EFI_ERROR(net->src.get(net->src.self, h, &efi_tcp4_guid, &proto)) && proto)
       ((EFI_TCP4_PROTOCOL *)proto)->Configure(proto, NULL);
     net->tcp4_sb->DestroyChild(net->tcp4_sb, h);
     t->listen_tok.posted = 0;
@@ -799,6 +798,5 @@ const struct en_sock_ops en_tcp_ops = {
 };
 
 int en_tcp_open_child(struct en_sock *s) {
-  static EFI_GUID g = EFI_TCP4_PROTOCOL_GUID;
-  return en_child_create(s->net, s->net->tcp4_sb, &g, &s->child);
+  return en_child_create(s->net, s->net->tcp4_sb, &efi_tcp4_guid, &s->child);
 }

@@ -7,7 +7,6 @@
  */
 #include "internal.h"
 
-static EFI_GUID udp4_guid = EFI_UDP4_PROTOCOL_GUID;
 #define UDP_MAX_PAYLOAD 65507u
 
 static EFI_UDP4_PROTOCOL *P(struct en_sock *s) { return s->child.proto; }
@@ -40,7 +39,7 @@ static int udp_configure(struct en_sock *s) {
   struct efinet *net = s->net;
   struct en_udp *u = &s->u.udp;
   if (!s->child.proto) {
-    int e = en_child_create(net, net->udp4_sb, &udp4_guid, &s->child);
+    int e = en_child_create(net, net->udp4_sb, &efi_udp4_guid, &s->child);
     if (e) return e;
   }
   if (u->configured) {

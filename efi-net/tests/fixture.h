@@ -16,7 +16,7 @@
 
 #include "efisock/socket.h"
 #include "fakefw/fakefw.h"
-#include "quirks.h"
+#include "efiquirks/quirks.h"
 
 struct fx {
   struct fakefw *fw;

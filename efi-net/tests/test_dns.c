@@ -2,7 +2,7 @@
  * efi-net's built-in resolver (every server fault), the wire parser on
  * hostile input, and address text conversion. */
 #include "fixture.h"
-#include "resolver.h"
+#include "fwbase/dnswire.h"
 
 struct dns_case {
   bool builtin; /* use the built-in resolver instead of DNS4 */
@@ -230,7 +230,7 @@ static void inet_text(void **st) {
 
 static size_t reply(uint8_t *m, uint16_t id, const char *extra, size_t extra_len, uint16_t an) {
   uint8_t q[300];
-  int ql = en_dns_build_query(q, sizeof(q), id, "a.test");
+  int ql = fwb_dns_build_query(q, sizeof(q), id, "a.test");
   memcpy(m, q, (size_t)ql);
   m[2] = 0x81;
   m[3] = 0x80;
@@ -242,28 +242,28 @@ static size_t reply(uint8_t *m, uint16_t id, const char *extra, size_t extra_len
 static void parser_hostile_input(void **st) {
   (void)st;
   uint8_t m[600];
-  struct en_dns_result r;
+  struct fwb_dns_result r;
   /* a good answer: pointer to the question name, A 1.2.3.4 */
   const char good[] = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x01\x02\x03\x04";
   size_t n = reply(m, 0x1234, good, sizeof(good) - 1, 1);
-  assert_int_equal(en_dns_parse(m, n, 0x1234, "a.test", &r), 0);
+  assert_int_equal(fwb_dns_parse(m, n, 0x1234, "a.test", &r), 0);
   assert_int_equal(r.naddr, 1);
-  assert_int_equal(en_dns_parse(m, n, 0x1235, "a.test", &r), EN_DNS_E_ID);
-  assert_int_equal(en_dns_parse(m, n, 0x1234, "b.test", &r), EN_DNS_E_QUESTION);
-  assert_int_equal(en_dns_parse(m, n, 0x1234, "A.TEST.", &r), 0); /* case, trailing dot */
+  assert_int_equal(fwb_dns_parse(m, n, 0x1235, "a.test", &r), FWB_DNS_E_ID);
+  assert_int_equal(fwb_dns_parse(m, n, 0x1234, "b.test", &r), FWB_DNS_E_QUESTION);
+  assert_int_equal(fwb_dns_parse(m, n, 0x1234, "A.TEST.", &r), 0); /* case, trailing dot */
   /* every truncation of a valid message is rejected, never overread */
-  for (size_t cut = 0; cut < n; cut++) assert_true(en_dns_parse(m, cut, 0x1234, "a.test", &r) < 0 || cut >= n - 16);
+  for (size_t cut = 0; cut < n; cut++) assert_true(fwb_dns_parse(m, cut, 0x1234, "a.test", &r) < 0 || cut >= n - 16);
   /* ancount says 2, only 1 present */
   n = reply(m, 7, good, sizeof(good) - 1, 2);
-  assert_int_equal(en_dns_parse(m, n, 7, "a.test", &r), EN_DNS_E_MALFORMED);
+  assert_int_equal(fwb_dns_parse(m, n, 7, "a.test", &r), FWB_DNS_E_MALFORMED);
   /* rdlength beyond the message */
   const char longrd[] = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x01\x00\x01\x02\x03\x04";
   n = reply(m, 7, longrd, sizeof(longrd) - 1, 1);
-  assert_int_equal(en_dns_parse(m, n, 7, "a.test", &r), EN_DNS_E_MALFORMED);
+  assert_int_equal(fwb_dns_parse(m, n, 7, "a.test", &r), FWB_DNS_E_MALFORMED);
   /* A record with rdlength 5 */
   const char badlen[] = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x05\x01\x02\x03\x04\x05";
   n = reply(m, 7, badlen, sizeof(badlen) - 1, 1);
-  assert_int_equal(en_dns_parse(m, n, 7, "a.test", &r), EN_DNS_E_MALFORMED);
+  assert_int_equal(fwb_dns_parse(m, n, 7, "a.test", &r), FWB_DNS_E_MALFORMED);
   /* compression pointer to itself, and one past the end */
   uint8_t loop[32];
   n = reply(m, 7, "", 0, 1);
@@ -271,27 +271,27 @@ static void parser_hostile_input(void **st) {
   loop[1] = (uint8_t)n;
   memcpy(loop + 2, "\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x01\x02\x03\x04", 14);
   memcpy(m + n, loop, 16);
-  assert_int_equal(en_dns_parse(m, n + 16, 7, "a.test", &r), EN_DNS_E_MALFORMED);
+  assert_int_equal(fwb_dns_parse(m, n + 16, 7, "a.test", &r), FWB_DNS_E_MALFORMED);
   m[n] = 0xc1;
   m[n + 1] = 0xff;
-  assert_int_equal(en_dns_parse(m, n + 16, 7, "a.test", &r), EN_DNS_E_MALFORMED);
+  assert_int_equal(fwb_dns_parse(m, n + 16, 7, "a.test", &r), FWB_DNS_E_MALFORMED);
   /* a query, not a response */
   n = reply(m, 7, good, sizeof(good) - 1, 1);
   m[2] = 0x01;
-  assert_int_equal(en_dns_parse(m, n, 7, "a.test", &r), EN_DNS_E_MALFORMED);
+  assert_int_equal(fwb_dns_parse(m, n, 7, "a.test", &r), FWB_DNS_E_MALFORMED);
   /* CNAME loop a -> b -> a: bounded, no address */
   const char cl[] =
       "\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x08\x01\x62\x04\x74\x65\x73\x74\x00"
       "\x01\x62\x04\x74\x65\x73\x74\x00\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\xc0\x0c";
   n = reply(m, 9, cl, sizeof(cl) - 1, 2);
-  assert_int_equal(en_dns_parse(m, n, 9, "a.test", &r), 0);
+  assert_int_equal(fwb_dns_parse(m, n, 9, "a.test", &r), 0);
   assert_int_equal(r.naddr, 0);
   /* names over 255 octets and labels over 63 are refused when building */
   char longname[300];
   memset(longname, 'a', sizeof(longname));
   longname[299] = 0;
-  assert_int_equal(en_dns_build_query(m, sizeof(m), 1, longname), -1);
-  assert_int_equal(en_dns_build_query(m, sizeof(m), 1, "a..b"), -1);
+  assert_int_equal(fwb_dns_build_query(m, sizeof(m), 1, longname), -1);
+  assert_int_equal(fwb_dns_build_query(m, sizeof(m), 1, "a..b"), -1);
   /* random garbage never crashes or overreads (ASan watches) */
   uint64_t x = 88172645463325252ull;
   for (int i = 0; i < 20000; i++) {
@@ -304,8 +304,8 @@ static void parser_hostile_input(void **st) {
       g[k] = (uint8_t)x;
     }
     if (i % 2) memcpy(g, m, len < n ? len : n); /* half start like a real answer */
-    en_dns_parse(g, len, (uint16_t)(g[0] << 8 | g[1]), "a.test", &r);
-    assert_true(r.naddr <= EN_DNS_MAX_ADDRS);
+    fwb_dns_parse(g, len, (uint16_t)(g[0] << 8 | g[1]), "a.test", &r);
+    assert_true(r.naddr <= FWB_DNS_MAX_ADDRS);
     free(g);
   }
 }

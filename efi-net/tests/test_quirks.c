@@ -3,9 +3,8 @@
  * workaround makes sockets behave anyway. Each test also checks that the
  * quirk acted (its counter moved), so none passes vacuously. */
 #include "fixture.h"
+#include "fwbase/pattern.h"
 
-static EFI_GUID tcp4_sb_guid = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID;
-static EFI_GUID tcp4_guid = EFI_TCP4_PROTOCOL_GUID;
 
 static struct fwq_stats qstats(struct fx *f) {
   struct fwq_stats s;
@@ -83,9 +82,9 @@ static void raw_open(struct fx *f, struct raw *r) {
   r->bs = fakefw_st(f->fw)->BootServices;
   r->src = fwq_source(f->q);
   EFI_HANDLE nic = fakefw_nic_handle(f->fw, 0);
-  assert_int_equal(r->src->get(r->src->self, nic, &tcp4_sb_guid, (void **)&r->sb), EFI_SUCCESS);
+  assert_int_equal(r->src->get(r->src->self, nic, &efi_tcp4_sb_guid, (void **)&r->sb), EFI_SUCCESS);
   assert_int_equal(r->sb->CreateChild(r->sb, &r->child), EFI_SUCCESS);
-  assert_int_equal(r->src->get(r->src->self, r->child, &tcp4_guid, (void **)&r->tcp), EFI_SUCCESS);
+  assert_int_equal(r->src->get(r->src->self, r->child, &efi_tcp4_guid, (void **)&r->tcp), EFI_SUCCESS);
 }
 
 static void raw_close(struct raw *r) {
@@ -207,8 +206,8 @@ static void handled_completions_reordered(void **st) {
   while ((r = efisock_recv(f.net, s, buf + got, n + 1 - got, 0)) > 0) got += (size_t)r;
   assert_int_equal(r, 0);
   assert_int_equal(got, n);
-  for (size_t i = 0; i < n; i++)
-    if (buf[i] != (uint8_t)(i * 7 + i / 256)) fail_msg("byte %zu out of order", i);
+  size_t bad = fwb_pattern_check(buf, n, 0);
+  if (bad != n) fail_msg("byte %zu out of order", bad);
   free(buf);
   assert_true(qstats(&f).reordered >= 10);
   efisock_close(f.net, s);
@@ -226,7 +225,7 @@ static void handled_receive_short(void **st) {
   efisock_ssize_t r;
   while ((r = efisock_recv(f.net, s, buf + got, sizeof(buf) - got, 0)) > 0) got += (size_t)r;
   assert_int_equal(got, 10000);
-  for (size_t i = 0; i < got; i++) assert_int_equal(buf[i], (uint8_t)(i * 7 + i / 256));
+  assert_int_equal(fwb_pattern_check(buf, got, 0), got);
   struct efinet_stats es;
   efinet_get_stats(f.net, -1, &es);
   assert_true(es.rx_completed >= 100);

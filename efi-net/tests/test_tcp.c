@@ -1,6 +1,7 @@
 /* TCP socket semantics over the fake firmware: connect, data, EOF, reset,
  * half-close, partial reads, non-blocking modes, accept and backlog. */
 #include "fixture.h"
+#include "fwbase/pattern.h"
 
 static void connect_ok_and_echo(void **st) {
   (void)st;
@@ -185,7 +186,7 @@ static void recv_after_fin_returns_0(void **st) {
   int s = fx_connect(&f, 19);
   uint8_t buf[4096], want[3000];
   fill_pattern(want, 0, 0);
-  for (size_t i = 0; i < 3000; i++) want[i] = (uint8_t)(i * 7 + i / 256);
+  fwb_pattern_fill(want, sizeof(want), 0);
   size_t got = 0;
   efisock_ssize_t r;
   while ((r = efisock_recv(f.net, s, buf + got, sizeof(buf) - got, 0)) > 0) got += (size_t)r;
@@ -213,7 +214,7 @@ static void partial_reads_and_peek(void **st) {
   assert_memory_equal(a + 3, b, 7);
   uint8_t rest[2000];
   assert_int_equal(efisock_recv(f.net, s, rest, 990, EFISOCK_MSG_WAITALL), 990);
-  for (size_t i = 0; i < 990; i++) assert_int_equal(rest[i], (uint8_t)((i + 10) * 7 + (i + 10) / 256));
+  assert_int_equal(fwb_pattern_check(rest, 990, 10), 990);
   efisock_close(f.net, s);
   fx_teardown(&f);
 }

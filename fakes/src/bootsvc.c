@@ -574,9 +574,8 @@ struct fakefw *fakefw_create(const struct fakefw_opts *opts) {
   fw->st.BootServices = bs;
   fw->image = fw_handle_new();
   if (fw->opts.rng) {
-    static EFI_GUID rng_guid = EFI_RNG_PROTOCOL_GUID;
     fw->rng.GetRNG = rng_get;
-    fw_install(fw_handle_new(), &rng_guid, &fw->rng);
+    fw_install(fw_handle_new(), &efi_rng_guid, &fw->rng);
   }
   fw->net = fnet_create(fw);
   return fw;

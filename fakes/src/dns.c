@@ -11,9 +11,8 @@
  * hands the addresses over in pool memory the caller frees.
  */
 #include "fw.h"
-#include "dnszone.h"
+#include "fwbase/dnszone.h"
 
-static EFI_GUID dns4_guid = EFI_DNS4_PROTOCOL_GUID;
 
 void fnet_dns_server(struct fnet *n, uint32_t ip) {
   n->dns_on = true;
@@ -243,7 +242,7 @@ EFI_STATUS fdns_create(struct fnic *nic, struct fdns **out) {
   d->nic = nic;
   d->id = nic->net->next_id++;
   d->handle = fw_handle_new();
-  fw_install(d->handle, &dns4_guid, &d->proto);
+  fw_install(d->handle, &efi_dns4_guid, &d->proto);
   d->next = nic->dnss;
   nic->dnss = d;
   *out = d;

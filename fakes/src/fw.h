@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fakefw/fakefw.h"
-#include "dnszone.h"
+#include "fwbase/dnszone.h"
 
 #define FW_EVENT_MAGIC 0x45564e54u /* "EVNT" */
 #define FW_EVENT_DEAD 0x44454144u

@@ -8,8 +8,6 @@
  */
 #include "fw.h"
 
-static EFI_GUID cfg2_guid = EFI_IP4_CONFIG2_PROTOCOL_GUID;
-static EFI_GUID cfg1_guid = EFI_IP4_CONFIG_PROTOCOL_GUID;
 
 #define NIC2(p) ((struct fnic *)((uint8_t *)(p) - offsetof(struct fnic, cfg2)))
 #define NIC1(p) ((struct fnic *)((uint8_t *)(p) - offsetof(struct fnic, cfg1)))
@@ -231,6 +229,6 @@ void fipcfg_install(struct fnic *nic) {
   nic->cfg1.Start = c1_start;
   nic->cfg1.Stop = c1_stop;
   nic->cfg1.GetData = c1_get;
-  if (!fw->opts.no_ip4config2) fw_install(nic->handle, &cfg2_guid, &nic->cfg2);
-  if (fw->opts.legacy_ip4config) fw_install(nic->handle, &cfg1_guid, &nic->cfg1);
+  if (!fw->opts.no_ip4config2) fw_install(nic->handle, &efi_ip4cfg2_guid, &nic->cfg2);
+  if (fw->opts.legacy_ip4config) fw_install(nic->handle, &efi_ip4cfg_guid, &nic->cfg1);
 }

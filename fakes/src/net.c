@@ -8,10 +8,8 @@
  * (echo, discard, source, reset-after).
  */
 #include "fw.h"
+#include "fwbase/pattern.h"
 
-static EFI_GUID tcp4_sb_guid = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID;
-static EFI_GUID udp4_sb_guid = EFI_UDP4_SERVICE_BINDING_PROTOCOL_GUID;
-static EFI_GUID dns4_sb_guid = EFI_DNS4_SERVICE_BINDING_PROTOCOL_GUID;
 
 /* ---- token queues ---- */
 
@@ -215,9 +213,9 @@ struct fnet *fnet_create(struct fakefw *fw) {
       sbs[k]->nic = nic;
       sbs[k]->kind = k;
     }
-    fw_install(nic->handle, &tcp4_sb_guid, &nic->tcp_sb);
-    if (!fw->opts.no_udp4) fw_install(nic->handle, &udp4_sb_guid, &nic->udp_sb);
-    if (!fw->opts.no_dns4) fw_install(nic->handle, &dns4_sb_guid, &nic->dns_sb);
+    fw_install(nic->handle, &efi_tcp4_sb_guid, &nic->tcp_sb);
+    if (!fw->opts.no_udp4) fw_install(nic->handle, &efi_udp4_sb_guid, &nic->udp_sb);
+    if (!fw->opts.no_dns4) fw_install(nic->handle, &efi_dns4_sb_guid, &nic->dns_sb);
     fipcfg_install(nic);
   }
   n->tick = fw_event_new(EVT_TIMER | EVT_NOTIFY_SIGNAL, TPL_CALLBACK, tick_notify, n, true);
@@ -431,9 +429,8 @@ void fconn_builtin_event(struct fconn *c, int what, const uint8_t *d, size_t len
     break;
   case B_SOURCE:
     if (what == CONNECT) {
-      /* A recognisable pattern: byte i is (i * 7 + i / 256) & 0xff. */
       uint8_t *buf = malloc(c->param ? c->param : 1);
-      for (size_t i = 0; i < c->param; i++) buf[i] = (uint8_t)(i * 7 + i / 256);
+      fwb_pattern_fill(buf, c->param, 0);
       fnet_conn_send(c, buf, c->param);
       free(buf);
       if (c->close_after) fnet_conn_close(c);

@@ -13,7 +13,6 @@
 #define MSS 1460
 #define FF_FINACK 32
 
-static EFI_GUID tcp4_guid = EFI_TCP4_PROTOCOL_GUID;
 
 
 static struct ftcp *T(EFI_TCP4_PROTOCOL *p) { return (struct ftcp *)p; }
@@ -465,7 +464,7 @@ EFI_STATUS ftcp_create(struct fnic *nic, struct ftcp **out) {
   t->nic = nic;
   t->id = nic->net->next_id++;
   t->handle = fw_handle_new();
-  fw_install(t->handle, &tcp4_guid, &t->proto);
+  fw_install(t->handle, &efi_tcp4_guid, &t->proto);
   t->next = nic->tcps;
   nic->tcps = t;
   *out = t;

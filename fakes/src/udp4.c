@@ -9,7 +9,6 @@
 
 #define UDP_QUEUE_MAX 64
 
-static EFI_GUID udp4_guid = EFI_UDP4_PROTOCOL_GUID;
 
 static struct fudp *U(EFI_UDP4_PROTOCOL *p) { return (struct fudp *)p; }
 
@@ -245,7 +244,7 @@ EFI_STATUS fudp_create(struct fnic *nic, struct fudp **out) {
   u->nic = nic;
   u->id = nic->net->next_id++;
   u->handle = fw_handle_new();
-  fw_install(u->handle, &udp4_guid, &u->proto);
+  fw_install(u->handle, &efi_udp4_guid, &u->proto);
   u->next = nic->udps;
   nic->udps = u;
   *out = u;

@@ -112,28 +112,26 @@ static void protocol_database(void **st) {
   o.no_dns4 = true;
   struct fakefw *fw = fakefw_create(&o);
   EFI_BOOT_SERVICES *bs = fakefw_st(fw)->BootServices;
-  EFI_GUID tcp_sb = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID, dns_sb = EFI_DNS4_SERVICE_BINDING_PROTOCOL_GUID;
-  EFI_GUID cfg2 = EFI_IP4_CONFIG2_PROTOCOL_GUID, tcp = EFI_TCP4_PROTOCOL_GUID;
   UINTN n = 0;
   EFI_HANDLE *hs = NULL;
-  assert_int_equal(bs->LocateHandleBuffer(ByProtocol, &tcp_sb, NULL, &n, &hs), EFI_SUCCESS);
+  assert_int_equal(bs->LocateHandleBuffer(ByProtocol, &efi_tcp4_sb_guid, NULL, &n, &hs), EFI_SUCCESS);
   assert_int_equal(n, 2);
   assert_ptr_equal(hs[0], fakefw_nic_handle(fw, 0)); /* creation order */
   bs->FreePool(hs);
-  assert_int_equal(bs->LocateHandleBuffer(ByProtocol, &dns_sb, NULL, &n, &hs), EFI_NOT_FOUND);
+  assert_int_equal(bs->LocateHandleBuffer(ByProtocol, &efi_dns4_sb_guid, NULL, &n, &hs), EFI_NOT_FOUND);
   void *p;
-  assert_int_equal(bs->HandleProtocol(fakefw_nic_handle(fw, 1), &cfg2, &p), EFI_SUCCESS);
+  assert_int_equal(bs->HandleProtocol(fakefw_nic_handle(fw, 1), &efi_ip4cfg2_guid, &p), EFI_SUCCESS);
   EFI_SERVICE_BINDING_PROTOCOL *sb;
-  bs->HandleProtocol(fakefw_nic_handle(fw, 0), &tcp_sb, (void **)&sb);
+  bs->HandleProtocol(fakefw_nic_handle(fw, 0), &efi_tcp4_sb_guid, (void **)&sb);
   EFI_HANDLE child = NULL;
   assert_int_equal(sb->CreateChild(sb, &child), EFI_SUCCESS);
-  assert_int_equal(bs->OpenProtocol(child, &tcp, &p, fakefw_image(fw), NULL, EFI_OPEN_PROTOCOL_GET_PROTOCOL), EFI_SUCCESS);
+  assert_int_equal(bs->OpenProtocol(child, &efi_tcp4_guid, &p, fakefw_image(fw), NULL, EFI_OPEN_PROTOCOL_GET_PROTOCOL), EFI_SUCCESS);
   struct fakefw_leaks l;
   fakefw_leaks(fw, &l);
   assert_int_equal(l.children, 1);
   assert_int_equal(sb->DestroyChild(sb, child), EFI_SUCCESS);
   assert_int_equal(sb->DestroyChild(sb, child), EFI_INVALID_PARAMETER); /* and a violation */
-  assert_int_equal(bs->HandleProtocol(child, &tcp, &p), EFI_INVALID_PARAMETER);
+  assert_int_equal(bs->HandleProtocol(child, &efi_tcp4_guid, &p), EFI_INVALID_PARAMETER);
   assert_false(fakefw_leak_free(fw, NULL, 0));
   fakefw_destroy(fw);
 }
@@ -150,13 +148,12 @@ static void one_frame_per_poll_or_tick(void **st) {
   fakefw_counters(fw, &c1);
   assert_int_equal(c1.frames_in - c0.frames_in, 5);
   EFI_BOOT_SERVICES *bs = fakefw_st(fw)->BootServices;
-  EFI_GUID tcp_sb = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID, tcp = EFI_TCP4_PROTOCOL_GUID;
   EFI_SERVICE_BINDING_PROTOCOL *sb;
-  bs->HandleProtocol(fakefw_nic_handle(fw, 0), &tcp_sb, (void **)&sb);
+  bs->HandleProtocol(fakefw_nic_handle(fw, 0), &efi_tcp4_sb_guid, (void **)&sb);
   EFI_HANDLE child = NULL;
   sb->CreateChild(sb, &child);
   EFI_TCP4_PROTOCOL *t;
-  bs->HandleProtocol(child, &tcp, (void **)&t);
+  bs->HandleProtocol(child, &efi_tcp4_guid, (void **)&t);
   for (int i = 0; i < 3; i++) assert_int_equal(t->Poll(t), EFI_SUCCESS);
   fakefw_counters(fw, &c0);
   assert_int_equal(c0.frames_in - c1.frames_in, 3);

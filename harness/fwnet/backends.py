@@ -424,8 +424,7 @@ class OvmfBackend(Backend):
     def _start_netsim(self):
         """fwnet-netsim as the LAN: it forwards to the host peers itself."""
         rd = self.run_dir
-        exe = build.agent_path("fwnet-agent-linux").replace(os.path.join("harness", "agent", "fwnet-agent-linux"),
-                                                            os.path.join("netsim", "fwnet-netsim"))
+        exe = build.tool_path("netsim", "fwnet-netsim")
         if not os.path.exists(exe):
             raise BackendError("fwnet-netsim not built: %s" % exe)
         self.lan_sock, self.ctl_sock = os.path.join(rd, "lan.sock"), os.path.join(rd, "netsim.ctl")

@@ -24,10 +24,15 @@ def tree_dir(name):
     return os.path.join(ROOT, "build", name)
 
 
-def agent_path(name):
-    """A host agent; FWNET_TREE=asan picks the sanitizer build's."""
+def tool_path(component, name):
+    """A host program of a component; FWNET_TREE=asan picks the sanitizer build's."""
     tree = os.environ.get("FWNET_TREE", "release")
-    return os.path.join(tree_dir(tree), "harness", "agent", name)
+    return os.path.join(tree_dir(tree), component, name)
+
+
+def agent_path(name):
+    """A host agent (agent/)."""
+    return tool_path("agent", name)
 
 
 def _run(step, cmd, log):
@@ -63,7 +68,7 @@ def ctest(name, jobs=None):
 
 
 def efi_app(name="fwnet-agent"):
-    sub = {"fwnet-agent": ("harness", "agent"), "efinet-info": ("efi-net",)}[name]
+    sub = {"fwnet-agent": ("agent",), "efinet-info": ("efi-net",)}[name]
     path = os.path.join(tree_dir("release"), *sub, name + ".efi")
     if not os.path.exists(path):
         raise BuildError("EFI application %s not built (run: ./fwnet build)" % path)

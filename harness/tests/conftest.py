@@ -17,7 +17,7 @@ def fwnet(*args, timeout=600):
 @pytest.fixture(scope="session")
 def built():
     """The release tree must exist (fwnet test builds it first)."""
-    agent = os.path.join(ROOT, "build", "release", "harness", "agent", "fwnet-agent-linux")
+    agent = os.path.join(ROOT, "build", "release", "agent", "fwnet-agent-linux")
     if not os.path.exists(agent):
         r = fwnet("build")
         assert r.returncode == 0, r.stderr

@@ -10,7 +10,7 @@
 #include "bmk/kernel.h"
 #include "bmk/rumpuser.h"
 #include "lwip/inet.h"
-#include "rumpnet.h"
+#include "bmk/rumpnet.h"
 
 static int parse_ip(const char *s, uint32_t *out, int *prefix) {
   uint32_t v = 0;

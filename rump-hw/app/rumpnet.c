@@ -6,8 +6,8 @@
 #include "bmk/kernel.h"
 #include "bmk/rumpuser.h"
 #include "fwnet_netif.h"
-#include "nic.h"
-#include "rumpnet.h"
+#include "bmk/nic.h"
+#include "bmk/rumpnet.h"
 
 static struct netif netif;
 static struct nic *nic;

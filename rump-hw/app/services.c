@@ -5,7 +5,7 @@
  *   GET /bytes/N     N bytes of the pattern (throughput)
  *   GET /N           the harness's HTTP peer contract (harness/fwnet/peers.py):
  *                    exactly its headers, N bytes of fwnet's pattern
- *                    (byte i = (i*7 + i/256) & 255), then close; so a
+ *                    (fwbase/pattern.h), then close; so a
  *                    scenario's transcript is the same with either peer
  *   anything else    404; methods other than GET/HEAD: 405 */
 #include "lwip/sockets.h"
@@ -13,7 +13,8 @@
 #include <string.h>
 #include "bmk/kernel.h"
 #include "bmk/rumpuser.h"
-#include "rumpnet.h"
+#include "bmk/rumpnet.h"
+#include "fwbase/pattern.h"
 
 struct svc {
   const char *name;
@@ -112,7 +113,7 @@ static void http_conn(int fd) {
       if (send_all(fd, h, (size_t)hl)) return;
       for (size_t off = 0; off < n;) {
         size_t k = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
-        for (size_t i = 0; i < k; i++) chunk[i] = (char)(((off + i) * 7 + (off + i) / 256) & 255);
+        fwb_pattern_fill((uint8_t *)chunk, k, off);
         if (send_all(fd, chunk, k)) return;
         off += k;
       }

@@ -4,7 +4,7 @@
  * descriptor written back; reading ICR acknowledges them. */
 #include "bmk/kernel.h"
 #include "bmk/x86.h"
-#include "nic.h"
+#include "bmk/nic.h"
 
 #define CTRL 0x0000
 #define STATUS 0x0008

@@ -6,7 +6,7 @@
  * when the stack asks for one. */
 #include "bmk/kernel.h"
 #include "bmk/x86.h"
-#include "nic.h"
+#include "bmk/nic.h"
 
 #define VIRTIO_PCI_HOST_FEATURES 0x00
 #define VIRTIO_PCI_GUEST_FEATURES 0x04

@@ -9,7 +9,7 @@
 #include "lwip/tcpip.h"
 #include "netif/ethernet.h"
 #include "fwnet_netif.h"
-#include "nic.h"
+#include "bmk/nic.h"
 
 static err_t linkoutput(struct netif *netif, struct pbuf *p) {
   struct nic *n = netif->state;

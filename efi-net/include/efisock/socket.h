@@ -1,76 +1,24 @@
 /* efi-net: BSD sockets over UEFI network protocols.
  *
- * Every call takes the stack instance (efinet_t) explicitly; <efisock/posix.h>
- * maps the familiar names onto one attached instance for portable programs.
- * Constants and errno values are Linux's, so results compare directly with
- * the Linux reference backend.
+ * Every call takes the stack instance (efinet_t) explicitly. Constants and
+ * errno values are Linux's, so results compare directly with the Linux
+ * reference backend; the stateless part of the vocabulary (errno values and
+ * names, byte order, address text) is fwbase's, re-exported here.
  */
 #ifndef EFISOCK_SOCKET_H
 #define EFISOCK_SOCKET_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../fwnet/uefi_net.h"
+#include "fwbase/errno.h"
+#include "fwbase/inet.h"
+#include "fwnet/uefi_net.h"
 
 typedef struct efinet efinet_t;
-typedef uint32_t efisock_socklen_t;
 typedef intptr_t efisock_ssize_t;
-
-/* ---- errno (Linux values) ---- */
-#define EFISOCK_EPERM 1
-#define EFISOCK_ENOENT 2
-#define EFISOCK_EINTR 4
-#define EFISOCK_EIO 5
-#define EFISOCK_EBADF 9
-#define EFISOCK_EAGAIN 11
-#define EFISOCK_ENOMEM 12
-#define EFISOCK_EACCES 13
-#define EFISOCK_EFAULT 14
-#define EFISOCK_EBUSY 16
-#define EFISOCK_ENODEV 19
-#define EFISOCK_EEXIST 17
-#define EFISOCK_EINVAL 22
-#define EFISOCK_EMFILE 24
-#define EFISOCK_ENOSPC 28
-#define EFISOCK_EDOM 33
-#define EFISOCK_EROFS 30
-#define EFISOCK_EPIPE 32
-#define EFISOCK_ERANGE 34
-#define EFISOCK_ENOSYS 38
-#define EFISOCK_EPROTO 71
-#define EFISOCK_EBADMSG 74
-#define EFISOCK_EOVERFLOW 75
-#define EFISOCK_ENOTSOCK 88
-#define EFISOCK_EDESTADDRREQ 89
-#define EFISOCK_EMSGSIZE 90
-#define EFISOCK_EPROTOTYPE 91
-#define EFISOCK_ENOPROTOOPT 92
-#define EFISOCK_EPROTONOSUPPORT 93
-#define EFISOCK_ESOCKTNOSUPPORT 94
-#define EFISOCK_EOPNOTSUPP 95
-#define EFISOCK_EAFNOSUPPORT 97
-#define EFISOCK_EADDRINUSE 98
-#define EFISOCK_EADDRNOTAVAIL 99
-#define EFISOCK_ENETDOWN 100
-#define EFISOCK_ENETUNREACH 101
-#define EFISOCK_ENETRESET 102
-#define EFISOCK_ECONNABORTED 103
-#define EFISOCK_ECONNRESET 104
-#define EFISOCK_ENOBUFS 105
-#define EFISOCK_EISCONN 106
-#define EFISOCK_ENOTCONN 107
-#define EFISOCK_ESHUTDOWN 108
-#define EFISOCK_ETIMEDOUT 110
-#define EFISOCK_ECONNREFUSED 111
-#define EFISOCK_EHOSTDOWN 112
-#define EFISOCK_EHOSTUNREACH 113
-#define EFISOCK_EALREADY 114
-#define EFISOCK_EINPROGRESS 115
-#define EFISOCK_EWOULDBLOCK EFISOCK_EAGAIN
 
 /* ---- families, types, protocols, flags ---- */
 #define EFISOCK_AF_UNSPEC 0
-#define EFISOCK_AF_INET 2
 #define EFISOCK_SOCK_STREAM 1
 #define EFISOCK_SOCK_DGRAM 2
 #define EFISOCK_SOCK_NONBLOCK 04000
@@ -156,16 +104,6 @@ typedef struct {
 #define EFISOCK_NI_NUMERICHOST 1
 #define EFISOCK_NI_NUMERICSERV 2
 #define EFISOCK_NI_NAMEREQD 8
-#define EFISOCK_EAI_BADFLAGS (-1)
-#define EFISOCK_EAI_NONAME (-2)
-#define EFISOCK_EAI_AGAIN (-3)
-#define EFISOCK_EAI_FAIL (-4)
-#define EFISOCK_EAI_FAMILY (-6)
-#define EFISOCK_EAI_SOCKTYPE (-7)
-#define EFISOCK_EAI_SERVICE (-8)
-#define EFISOCK_EAI_MEMORY (-10)
-#define EFISOCK_EAI_SYSTEM (-11)
-#define EFISOCK_EAI_OVERFLOW (-12)
 #define EFISOCK_HOST_NOT_FOUND 1
 #define EFISOCK_TRY_AGAIN 2
 #define EFISOCK_NO_RECOVERY 3
@@ -192,7 +130,7 @@ struct efisock_hostent {
 /* ---- stack instance ---- */
 
 /* Where protocol interfaces come from. The default reads the boot services'
- * handle database; the quirk layer (fakes/quirks) supplies one that wraps
+ * handle database; the quirk layer (efi-quirks) supplies one that wraps
  * every interface it hands out. */
 struct efinet_fwsource {
   /* Handles carrying proto; *handles is pool memory the caller frees. */
@@ -300,8 +238,6 @@ void efinet_progress(efinet_t *net); /* run a safe point: gather completions, re
 /* ---- sockets ---- */
 int efisock_errno(efinet_t *net);
 int *efisock_errno_location(efinet_t *net);
-const char *efisock_strerror(int err);
-const char *efisock_errname(int err);
 
 int efisock_socket(efinet_t *net, int domain, int type, int protocol);
 int efisock_bind(efinet_t *net, int fd, const struct efisock_sockaddr *a, efisock_socklen_t len);
@@ -328,16 +264,9 @@ int efisock_select(efinet_t *net, int nfds, efisock_fd_set *r, efisock_fd_set *w
 int efisock_poll(efinet_t *net, struct efisock_pollfd *fds, unsigned nfds, int timeout_ms);
 
 /* ---- addresses and names ---- */
-uint16_t efisock_htons(uint16_t v);
-uint16_t efisock_ntohs(uint16_t v);
-uint32_t efisock_htonl(uint32_t v);
-uint32_t efisock_ntohl(uint32_t v);
-int efisock_inet_pton(int af, const char *src, void *dst);
-const char *efisock_inet_ntop(int af, const void *src, char *dst, efisock_socklen_t size);
 int efisock_getaddrinfo(efinet_t *net, const char *node, const char *service,
                         const struct efisock_addrinfo *hints, struct efisock_addrinfo **res);
 void efisock_freeaddrinfo(efinet_t *net, struct efisock_addrinfo *res);
-const char *efisock_gai_strerror(int err);
 struct efisock_hostent *efisock_gethostbyname(efinet_t *net, const char *name);
 int efisock_h_errno(efinet_t *net);
 int efisock_getnameinfo(efinet_t *net, const struct efisock_sockaddr *sa, efisock_socklen_t salen,

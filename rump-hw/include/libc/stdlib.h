@@ -5,6 +5,5 @@
 void *malloc(size_t n);
 void *calloc(size_t n, size_t sz);
 void free(void *p);
-long strtol(const char *s, char **end, int base);
-int atoi(const char *s);
+#include "fwbase/rt.h" /* strtol, atoi */
 #endif

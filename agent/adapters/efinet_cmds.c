@@ -1,0 +1,124 @@
+/* Commands shared by the efi-net backends (fakes and EFI): open the stack
+ * with a quirk profile and options, configure the address, report facts.
+ * Freestanding. */
+#include "efinet_cmds.h"
+
+#include "fwbase/rt.h"
+
+static bool same(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+void efc_close(struct efc *c) {
+  if (c->net) efinet_close(c->net);
+  c->net = 0;
+  agent_efinet_set(c->env, 0);
+  if (c->q) fwq_close(c->q);
+  c->q = 0;
+}
+
+/* efi-net's clock for the adaptive spin: the agent's own (TSC on EFI,
+ * virtual time on the fakes). */
+static uint64_t efc_clock(void *ctx) {
+  struct efc *c = ctx;
+  return c->env->ops->now_ns(c->env->net);
+}
+
+static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
+  efc_close(c);
+  struct efinet_config cfg;
+  for (unsigned i = 0; i < sizeof(cfg); i++) ((char *)&cfg)[i] = 0;
+  cfg.st = c->st;
+  cfg.image = c->image;
+  char v[256];
+  if (agent_arg(args, "policy", v, sizeof(v)))
+    cfg.poll_policy = same(v, "always") ? EFINET_POLL_ALWAYS : same(v, "never") ? EFINET_POLL_NEVER : EFINET_POLL_ADAPTIVE;
+  cfg.rx_tokens = (unsigned)agent_arg_int(args, "rx_tokens", 0);
+  cfg.tx_tokens = (unsigned)agent_arg_int(args, "tx_tokens", 0);
+  cfg.rx_keep_posted = (int)agent_arg_int(args, "rx_keep_posted", 0);
+  cfg.close_timeout_ms = (unsigned)agent_arg_int(args, "close_timeout_ms", 0);
+  cfg.poll_spin_us = (unsigned)agent_arg_int(args, "spin_us", 0); /* 0: the library's default */
+  if (!agent_arg_int(args, "spin_polls", 0)) { /* spin_polls=1: the clockless Poll count */
+    cfg.clock_ns = efc_clock;
+    cfg.clock_ctx = c;
+  }
+  cfg.use_builtin_resolver = (int)agent_arg_int(args, "builtin_resolver", 0);
+  if (agent_arg(args, "quirks", v, sizeof(v)) && v[0] && !same(v, "-")) {
+    struct fwq_set set;
+    char err[160];
+    if (fwq_parse(v, &set, err, sizeof(err))) {
+      agent_kv(out, cap, "ret", "-1");
+      agent_kv(out, cap, "errno", "EINVAL");
+      for (char *p = err; *p; p++)
+        if (*p == ' ') *p = '_';
+      agent_kv(out, cap, "msg", err);
+      return 0;
+    }
+    if (fwq_open(&c->q, c->st, c->image, &set, 0)) {
+      agent_kv(out, cap, "ret", "-1");
+      agent_kv(out, cap, "errno", "ENOMEM");
+      return 0;
+    }
+    cfg.source = fwq_source(c->q);
+  }
+  int e = efinet_open(&c->net, &cfg);
+  agent_kv_int(out, cap, "ret", e ? -1 : 0);
+  agent_kv(out, cap, "errno", e ? efisock_errname(e) : "0");
+  if (!e) agent_efinet_set(c->env, c->net);
+  return 0;
+}
+
+static int do_net(struct efc *c, const char *args, char *out, size_t cap) {
+  if (!c->net) {
+    agent_kv(out, cap, "ret", "-1");
+    agent_kv(out, cap, "errno", "ENETDOWN");
+    agent_kv(out, cap, "msg", "open_first");
+    return 0;
+  }
+  struct efinet_ipconfig ic;
+  for (unsigned i = 0; i < sizeof(ic); i++) ((char *)&ic)[i] = 0;
+  char v[32];
+  agent_arg(args, "mode", v, sizeof(v));
+  ic.method = same(v, "static") ? EFINET_IP_STATIC : same(v, "dhcp") ? EFINET_IP_DHCP : EFINET_IP_KEEP;
+  if (agent_arg(args, "addr", v, sizeof(v))) agent_parse_ip(v, &ic.addr.s_addr);
+  if (agent_arg(args, "mask", v, sizeof(v))) agent_parse_ip(v, &ic.mask.s_addr);
+  if (agent_arg(args, "gw", v, sizeof(v))) agent_parse_ip(v, &ic.gateway.s_addr);
+  if (agent_arg(args, "dns", v, sizeof(v)) && agent_parse_ip(v, &ic.dns[0].s_addr) == 0) ic.ndns = 1;
+  ic.timeout_ms = (unsigned)agent_arg_int(args, "timeout_ms", 0);
+  int rc = efinet_ip_configure(c->net, &ic);
+  int err = rc ? efisock_errno(c->net) : 0; /* before ip_info sets its own */
+  struct efinet_ipinfo info;
+  efinet_ip_info(c->net, &info);
+  agent_kv_int(out, cap, "ret", rc);
+  agent_kv(out, cap, "errno", err ? efisock_errname(err) : "0");
+  agent_kv_ip(out, cap, "addr", info.addr.s_addr);
+  agent_kv_ip(out, cap, "gw", info.gateway.s_addr);
+  agent_kv_ip(out, cap, "dns", info.ndns ? info.dns[0].s_addr : 0);
+  static const char *src[] = {"none", "ip4config2", "ip4config", "explicit"};
+  agent_kv(out, cap, "source", src[info.source]);
+  return 0;
+}
+
+void efc_protocols(struct efc *c, char *out, size_t cap) {
+  char b[96] = "";
+  struct efinet_ipinfo info;
+  if (!c->net) return;
+  efinet_ip_info(c->net, &info);
+  const char *names[5] = {"tcp4", "udp4", "ip4config2", "ip4config", "dns4"};
+  int have[5] = {info.has_tcp4, info.has_udp4, info.has_ip4config2, info.has_ip4config, info.has_dns4};
+  for (int i = 0; i < 5; i++) {
+    if (!have[i]) continue;
+    size_t n = strlen(b);
+    if (n) b[n++] = ',';
+    for (const char *p = names[i]; *p; p++) b[n++] = *p;
+    b[n] = 0;
+  }
+  agent_kv(out, cap, "protocols", b[0] ? b : "-");
+}
+
+int efc_extra(struct efc *c, const char *op, const char *args, char *out, size_t cap) {
+  if (same(op, "open")) return do_open(c, args, out, cap);
+  if (same(op, "net")) return do_net(c, args, out, cap);
+  return -1;
+}

@@ -1,0 +1,111 @@
+/* The efi-net backend: the same agent over efi-net, on the host fakes or as
+ * an EFI application. Freestanding. */
+#include "agent/netops.h"
+#include "agent/ops.h"
+
+struct agent_net {
+  efinet_t *net;
+  uint64_t (*clock)(void *);
+  void *clock_ctx;
+};
+
+static struct agent_net the_net;
+
+static int e_socket(struct agent_net *n, int type, int nb) {
+  return efisock_socket(n->net, EFISOCK_AF_INET, type | (nb ? EFISOCK_SOCK_NONBLOCK : 0), 0);
+}
+static int e_bind(struct agent_net *n, int fd, const struct efisock_sockaddr_in *a) {
+  return efisock_bind(n->net, fd, (const struct efisock_sockaddr *)a, sizeof(*a));
+}
+static int e_listen(struct agent_net *n, int fd, int b) { return efisock_listen(n->net, fd, b); }
+static int e_accept(struct agent_net *n, int fd, struct efisock_sockaddr_in *p) {
+  efisock_socklen_t l = sizeof(*p);
+  return efisock_accept(n->net, fd, (struct efisock_sockaddr *)p, &l);
+}
+static int e_connect(struct agent_net *n, int fd, const struct efisock_sockaddr_in *a) {
+  return efisock_connect(n->net, fd, (const struct efisock_sockaddr *)a, sizeof(*a));
+}
+static intptr_t e_sendto(struct agent_net *n, int fd, const void *b, size_t len, int flags,
+                         const struct efisock_sockaddr_in *to) {
+  return efisock_sendto(n->net, fd, b, len, flags, (const struct efisock_sockaddr *)to, to ? sizeof(*to) : 0);
+}
+static intptr_t e_recvfrom(struct agent_net *n, int fd, void *b, size_t len, int flags,
+                           struct efisock_sockaddr_in *from) {
+  efisock_socklen_t l = sizeof(*from);
+  return efisock_recvfrom(n->net, fd, b, len, flags, (struct efisock_sockaddr *)from, from ? &l : 0);
+}
+static int e_shutdown(struct agent_net *n, int fd, int how) { return efisock_shutdown(n->net, fd, how); }
+static int e_close(struct agent_net *n, int fd) { return efisock_close(n->net, fd); }
+static int e_sockname(struct agent_net *n, int fd, struct efisock_sockaddr_in *a) {
+  efisock_socklen_t l = sizeof(*a);
+  return efisock_getsockname(n->net, fd, (struct efisock_sockaddr *)a, &l);
+}
+static int e_peername(struct agent_net *n, int fd, struct efisock_sockaddr_in *a) {
+  efisock_socklen_t l = sizeof(*a);
+  return efisock_getpeername(n->net, fd, (struct efisock_sockaddr *)a, &l);
+}
+static int e_setsockopt(struct agent_net *n, int fd, int lv, int nm, const void *v, unsigned len) {
+  return efisock_setsockopt(n->net, fd, lv, nm, v, len);
+}
+static int e_getsockopt(struct agent_net *n, int fd, int lv, int nm, void *v, unsigned *len) {
+  efisock_socklen_t l = *len;
+  int r = efisock_getsockopt(n->net, fd, lv, nm, v, &l);
+  *len = l;
+  return r;
+}
+static int e_nonblock(struct agent_net *n, int fd, int on) {
+  return efisock_fcntl(n->net, fd, EFISOCK_F_SETFL, on ? EFISOCK_O_NONBLOCK : 0);
+}
+static int e_select(struct agent_net *n, int nfds, efisock_fd_set *r, efisock_fd_set *w,
+                    efisock_fd_set *e, int ms) {
+  struct efisock_timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  return efisock_select(n->net, nfds, r, w, e, ms < 0 ? 0 : &tv);
+}
+static int e_poll(struct agent_net *n, struct efisock_pollfd *p, unsigned np, int ms) {
+  return efisock_poll(n->net, p, np, ms);
+}
+static int e_resolve(struct agent_net *n, const char *name, uint32_t *addrs, unsigned max, unsigned *cnt) {
+  struct efisock_addrinfo hints, *res = 0;
+  for (unsigned i = 0; i < sizeof(hints); i++) ((char *)&hints)[i] = 0;
+  hints.ai_family = EFISOCK_AF_INET;
+  hints.ai_socktype = EFISOCK_SOCK_STREAM;
+  int rc = efisock_getaddrinfo(n->net, name, 0, &hints, &res);
+  *cnt = 0;
+  if (rc) return rc;
+  for (struct efisock_addrinfo *ai = res; ai && *cnt < max; ai = ai->ai_next)
+    addrs[(*cnt)++] = ((struct efisock_sockaddr_in *)ai->ai_addr)->sin_addr.s_addr;
+  efisock_freeaddrinfo(n->net, res);
+  return 0;
+}
+static int e_errno(struct agent_net *n) { return efisock_errno(n->net); }
+static uint64_t e_now(struct agent_net *n) { return n->clock(n->clock_ctx); }
+static void e_sleep(struct agent_net *n, unsigned ms) {
+  /* sleep through the stack's own wait, so the firmware keeps moving;
+   * before "open" there is no stack: wait on the clock */
+  if (n->net) {
+    efisock_poll(n->net, 0, 0, (int)ms);
+    return;
+  }
+  uint64_t end = n->clock(n->clock_ctx) + (uint64_t)ms * 1000000u;
+  while (n->clock(n->clock_ctx) < end) {
+  }
+}
+static int e_stats(struct agent_net *n, int fd, struct efinet_stats *s) {
+  return efinet_get_stats(n->net, fd, s);
+}
+
+static const struct agent_netops efinet_ops = {
+    "efinet", e_socket, e_bind, e_listen, e_accept, e_connect, e_sendto, e_recvfrom, e_shutdown,
+    e_close, e_sockname, e_peername, e_setsockopt, e_getsockopt, e_nonblock, e_select, e_poll,
+    e_resolve, e_errno, e_now, e_sleep, e_stats,
+};
+
+void agent_efinet_env(struct agent_env *env, uint64_t (*clock)(void *), void *clock_ctx) {
+  the_net.clock = clock;
+  the_net.clock_ctx = clock_ctx;
+  env->ops = &efinet_ops;
+  env->net = &the_net;
+}
+
+void agent_efinet_set(struct agent_env *env, efinet_t *net) { env->net->net = net; }
+efinet_t *agent_efinet_get(struct agent_env *env) { return env->net->net; }

@@ -1,0 +1,12 @@
+/* Protocol GUIDs, defined once (fwnet/uefi_net.h). */
+#include "fwnet/uefi_net.h"
+
+EFI_GUID efi_tcp4_sb_guid = EFI_TCP4_SERVICE_BINDING_PROTOCOL_GUID;
+EFI_GUID efi_tcp4_guid = EFI_TCP4_PROTOCOL_GUID;
+EFI_GUID efi_udp4_sb_guid = EFI_UDP4_SERVICE_BINDING_PROTOCOL_GUID;
+EFI_GUID efi_udp4_guid = EFI_UDP4_PROTOCOL_GUID;
+EFI_GUID efi_dns4_sb_guid = EFI_DNS4_SERVICE_BINDING_PROTOCOL_GUID;
+EFI_GUID efi_dns4_guid = EFI_DNS4_PROTOCOL_GUID;
+EFI_GUID efi_ip4cfg2_guid = EFI_IP4_CONFIG2_PROTOCOL_GUID;
+EFI_GUID efi_ip4cfg_guid = EFI_IP4_CONFIG_PROTOCOL_GUID;
+EFI_GUID efi_rng_guid = EFI_RNG_PROTOCOL_GUID;
