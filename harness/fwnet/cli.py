@@ -2,13 +2,12 @@
 OVMF, and check them against golden results."""
 import argparse
 import atexit
-import concurrent.futures
 import os
 import sys
 import time
 
 from . import build as bld
-from . import backends, isolation, qemu, report, runner, scenario
+from . import backends, isolation, qemu, runner, scenario
 
 SCEN_DIR = os.path.join(bld.ROOT, "scenarios")
 
@@ -41,156 +40,43 @@ def cmd_test(args):
     return 1 if r else 0
 
 
-def _run_backend(name, scens, opts, run_dir, log):
-    os.makedirs(run_dir, exist_ok=True)
-    be = backends.BACKENDS[name](opts)
-    qemu_backend = name in ("ovmf", "rump")
-    res = {"backend": name, "nic": opts.nic if qemu_backend else None,
-           "net": (opts.net + (" seed=%d" % opts.seed if opts.net == "netsim" else "")) if qemu_backend else None,
-           "isolation": opts.isolation, "quirks": opts.quirks or None, "scenarios": [],
-           "run_dir": run_dir}
-    runnable = []
-    for sc in scens:
-        missing = be.unsupported(sc)
-        if missing:
-            res["scenarios"].append({"name": sc.name, "verdict": "skip",
-                                     "why": "%s backend lacks %s" % (name, ", ".join(missing))})
-        else:
-            runnable.append(sc)
-    if not runnable:
-        return res
-    log("[%s] starting%s" % (name, {"ovmf": " QEMU with OVMF", "rump": " QEMU with a multiboot image"}.get(name, "")))
-    t0 = time.monotonic()
-    try:
-        be.start(runnable, run_dir)
-    except (backends.BackendError, qemu.QemuError) as e:
-        for sc in runnable:
-            res["scenarios"].append({"name": sc.name, "verdict": "error", "error": "start: %s" % e})
-        _stop(be)
-        return res
-    res["accel"] = getattr(be, "accel", None) or ("native" if name == "linux" else "virtual-time")
-    if name == "ovmf":
-        res["firmware"] = be.fw["name"]
-        res["accel_why"] = be.accel_why
-        res["boot_s"] = be.extra.get("boot_s")
-        log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, be.fw["name"], time.monotonic() - t0,
-                                                          be.accel, be.accel_why))
-    if name == "rump":
-        res["image"] = be.image
-        res["accel_why"] = be.accel_why
-        res["boot_s"] = be.extra.get("boot_s")
-        log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, os.path.basename(be.image), time.monotonic() - t0,
-                                                          be.accel, be.accel_why))
-    res["facts"] = be.facts
-    for i, sc in enumerate(runnable):
-        t1 = time.monotonic()
-        try:
-            results, err = runner.run_scenario(be, sc, opts.timeout)
-        except (backends.BackendError, OSError) as e:
-            results, err = [], "setup: %s" % e
-        case = {"name": sc.name, "seconds": round(time.monotonic() - t1, 3),
-                "steps": [{"line": r.line, "reply": r.reply, "ms": round(r.elapsed * 1000, 2)} for r in results]}
-        if err:
-            case.update(verdict="error", error=err)
-        else:
-            golden = runner.load_golden(opts.scenario_dir, sc)
-            if opts.update_golden and name == "linux" and not sc.golden:
-                problems, _ = runner.check_expectations(sc, name, results)
-                if problems:  # the reference itself breaks the scenario's expectations
-                    case.update(verdict="fail", problems=problems)
-                else:
-                    runner.save_golden(opts.scenario_dir, sc, results)
-                    case.update(verdict="pass", problems=[], deviations=[], note="golden recorded")
-            elif golden is None and not backends.LinuxBackend(opts).unsupported(sc):
-                # The reference can run it, so it must have recorded a golden;
-                # scenarios Linux cannot run are judged by their expectations.
-                case.update(verdict="fail", problems=["no golden result (fwnet golden --update)"])
-            else:
-                v, problems, used = runner.compare(sc, name, results, golden,
-                                                   opts.net if qemu_backend else None)
-                case.update(verdict=v, problems=problems, deviations=used)
-        res["scenarios"].append(case)
-        log("[%s] %-28s %s%s" % (name, sc.name, case["verdict"].upper(),
-                                 (": " + (case.get("error") or case["problems"][0])) if case["verdict"] in ("fail", "error") else ""))
-        if (err or getattr(be, "wedged", False)) and qemu_backend and i + 1 < len(runnable):
-            log("[%s] restarting QEMU after: %s" % (name, err or "a listed hang"))
-            _stop(be)
-            be = backends.BACKENDS[name](opts)
-            try:
-                be.start(runnable[i + 1:], run_dir)
-            except (backends.BackendError, qemu.QemuError) as e:
-                for sc2 in runnable[i + 1:]:
-                    res["scenarios"].append({"name": sc2.name, "verdict": "error", "error": "restart: %s" % e})
-                return res
-    res["facts"] = be.facts  # after the scenarios: includes the protocols found
-    _stop(be)
-    res["extra"] = be.extra
-    # Bulky per-run copies go unless asked for or something failed; logs,
-    # command line and pcap always stay.
-    if not opts.keep and all(c["verdict"] in ("pass", "skip") for c in res["scenarios"]):
-        for f in ("disk.img", "vars.fd", "serial.sock"):
-            try:
-                os.unlink(os.path.join(run_dir, f))
-            except OSError:
-                pass
-    if be.extra.get("leaks") not in (None, "none"):
-        res["scenarios"].append({"name": "fake-firmware-leaks", "verdict": "fail",
-                                 "problems": ["leaks at exit: %s" % be.extra["leaks"]]})
-    return res
-
-
-def _stop(be):
-    try:
-        be.stop()
-    except Exception as e:  # a stop failure must not hide results
-        print("fwnet: stopping %s: %s" % (be.name, e), file=sys.stderr)
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt("signal %d" % signum)
 
 
-def cmd_run(args):
-    import signal
+def _on_signals():
     # Ctrl-C, CI cancellation (SIGTERM) and a closed terminal all end the run
     # the same way: QEMU, relays and peers stopped, artifacts kept. (A
     # background job may even start with SIGINT ignored.)
+    import signal
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+
+
+def _preamble(args, jobs=None):
+    """What every command that starts guests or peers does first: signals
+    end it cleanly, it moves into a fresh network namespace (sets
+    args.isolation; returns its detail), every QEMU is stopped at exit, and
+    the release tree is built unless --no-build."""
+    _on_signals()
     args.isolation, iso_why = isolation.enter()
     atexit.register(qemu.Qemu.stop_all)
     if not args.no_build:
-        bld.build("release", args.jobs_build, quiet=False)
+        bld.build("release", jobs, quiet=False)
+    return iso_why
+
+
+def cmd_run(args):
+    iso_why = _preamble(args, args.jobs_build)
     scens = scenario.load_dir(args.scenario_dir, args.scenarios)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", stamp))
     os.makedirs(out, exist_ok=True)
     print("fwnet: %d scenario(s), backends %s, isolation: %s (%s), results in %s"
           % (len(scens), ",".join(args.backend), args.isolation, iso_why, out), flush=True)
-
-    def log(msg):
-        print(msg, flush=True)
-
-    run = {"started": stamp, "isolation": args.isolation, "isolation_detail": iso_why, "backends": []}
-    for b in args.backend:
-        if b == "ovmf" and args.jobs > 1:
-            shards = [scens[i::args.jobs] for i in range(args.jobs)]
-            with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
-                parts = list(ex.map(lambda k: _run_backend(b, shards[k], args, os.path.join(out, "%s-%d" % (b, k)), log),
-                                    range(args.jobs)))
-            merged = dict(parts[0])
-            merged["scenarios"] = [c for p in parts for c in p["scenarios"]]
-            run["backends"].append(merged)
-        else:
-            run["backends"].append(_run_backend(b, scens, args, os.path.join(out, b), log))
-    report.write_json(os.path.join(out, "results.json"), run)
-    report.write_junit(os.path.join(out, "junit.xml"), run)
-    text = report.summary(run)
-    with open(os.path.join(out, "summary.txt"), "w") as f:
-        f.write(text + "\n")
+    _, text, bad = runner.run(args, scens, out, stamp, iso_why, lambda msg: print(msg, flush=True))
     print(text)
     print("fwnet: results %s/{results.json,junit.xml,summary.txt}" % out)
-    bad = any(c["verdict"] in ("fail", "error") for b in run["backends"] for c in b["scenarios"])
     return 1 if bad else 0
 
 
@@ -204,14 +90,8 @@ def cmd_golden(args):
 
 
 def cmd_bench_rump(args):
-    import signal
     from . import rumpbench
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-    args.isolation, iso_why = isolation.enter()
-    atexit.register(qemu.Qemu.stop_all)
-    if not args.no_build:
-        bld.build("release", None)
+    iso_why = _preamble(args)
     out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", "rumpbench-" + time.strftime("%Y%m%d-%H%M%S")))
     try:
         res = rumpbench.run(args, lambda m: print(m, flush=True), out)
@@ -236,10 +116,8 @@ def bench_parts(text):
 
 def cmd_bench(args):
     import json
-    import signal
     from . import bench, bench_report
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
+    _on_signals()
     if args.report:  # only build an HTML report from result files
         results = [json.load(open(p)) for p in args.report]
         out = args.out or "bench-report.html"
@@ -247,10 +125,7 @@ def cmd_bench(args):
         print("fwnet bench: report %s" % out)
         return 0
     if args.netsim_compare:
-        args.isolation, _ = isolation.enter()
-        atexit.register(qemu.Qemu.stop_all)
-        if not args.no_build:
-            bld.build("release", None)
+        _preamble(args)
         out = os.path.abspath(args.out or os.path.join(bld.ROOT, "out", "netsim-bench-" + time.strftime("%Y%m%d-%H%M%S")))
         try:
             res = bench.netsim_compare(args, lambda m: print(m, flush=True), out)
@@ -268,10 +143,7 @@ def cmd_bench(args):
         res = json.load(open(args.from_file))
         print(bench.table_text(res))
     else:
-        args.isolation, _ = isolation.enter()
-        atexit.register(qemu.Qemu.stop_all)
-        if not args.no_build:
-            bld.build("release", None)
+        _preamble(args)
         if args.quick:
             args.size = 16
         if args.repeat is None:

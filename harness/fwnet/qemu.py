@@ -1,5 +1,6 @@
-"""QEMU for OVMF: firmware discovery, the boot disk, the command line, the
-accelerator, and a process that never outlives the harness.
+"""QEMU: firmware discovery, the boot disk, the accelerator, the command
+line (OVMF or a multiboot image, one builder), and a process that never
+outlives the harness.
 
 Network safety (shared/design/network-safety.md): the user network always has
 restrict=on; the guest reaches only guestfwd targets (relays to 127.0.0.1)
@@ -150,36 +151,8 @@ def forget_accel(cache_dir, why):
 
 # ---- command line ----
 
+# fwnet's tap device (tapnet.py) and its addresses
 TAP_DEV, TAP_HOST, TAP_GUEST = "fwtap0", "10.0.3.1", "10.0.3.15"
-
-
-def tap_up(run_dir, snaplen=0):
-    """fwtap0 in fwnet's namespace (root, after isolation.enter()): host side
-    10.0.3.1/24, captured by tcpdump into run_dir/tap.pcap (returned)."""
-    if os.getuid() != 0 or os.environ.get("FWNET_IN_NETNS") != "1":
-        raise QemuError("a tap network needs root and fwnet's own network namespace")
-
-    def ip(*a):
-        r = subprocess.run(["ip"] + list(a), capture_output=True, text=True)
-        if r.returncode:
-            raise QemuError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
-    subprocess.run(["ip", "link", "del", TAP_DEV], capture_output=True)
-    ip("tuntap", "add", "dev", TAP_DEV, "mode", "tap")
-    ip("addr", "add", TAP_HOST + "/24", "dev", TAP_DEV)
-    ip("link", "set", TAP_DEV, "up")
-    return subprocess.Popen(["tcpdump", "-i", TAP_DEV, "-U", "-n", "-s", str(snaplen or 262144),
-                             "-w", os.path.join(run_dir, "tap.pcap")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def tap_down(tcpdump):
-    if tcpdump:
-        tcpdump.terminate()
-        try:
-            tcpdump.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            tcpdump.kill()
-    subprocess.run(["ip", "link", "del", TAP_DEV], capture_output=True)
 
 
 def _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr=GUEST_ADDR):
@@ -202,30 +175,57 @@ def _capture(pcap, snaplen):
     return "filter-dump,id=cap0,netdev=n0,file=" + pcap + (",maxlen=%d" % snaplen if snaplen else "")
 
 
-def make_cmdline(run_dir, firmware, disk, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=256,
-                 lan_sock=None, tap=False, mac="52:54:00:12:34:56", snaplen=0):
-    """guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
+class Boot:
+    """What a command line boots, and how: the machine's own arguments, the
+    boot arguments, the default memory (MiB), and the NIC flavour."""
+
+    def __init__(self, machine, boot, mem, legacy_nic):
+        self.machine, self.boot, self.mem, self.legacy_nic = machine, boot, mem, legacy_nic
+
+
+def ovmf_boot(firmware, vars_path, disk):
+    """OVMF on q35 (code read-only, a copy of the vars template) booting the
+    FAT disk from virtio-blk."""
+    return Boot(["-machine", "q35"],
+                ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
+                 "-drive", "if=pflash,format=raw,unit=1,file=" + vars_path,
+                 "-drive", "if=none,id=disk0,format=raw,file=" + disk,
+                 "-device", "virtio-blk-pci,drive=disk0,bootindex=0"], 256, False)
+
+
+def kernel_boot(kernel, append):
+    """A multiboot image booted with -kernel (fwnet-rump.elf, or any image a
+    user gives): the pc machine and its 8259s, legacy virtio (the image's
+    driver speaks the transitional interface), -cpu max for RDRAND."""
+    if not os.path.exists(kernel):
+        raise QemuError("multiboot image not found: %s" % kernel)
+    check_multiboot(kernel)
+    return Boot(["-machine", "pc", "-cpu", "max"], ["-kernel", kernel, "-append", append], 32, True)
+
+
+def make_cmdline(boot, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=None, lan_sock=None, tap=False,
+                 mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR, snaplen=0):
+    """The one QEMU command line builder. boot: ovmf_boot() or kernel_boot().
+    guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
     hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
-    guest joins fwnet-netsim's LAN (which does the forwarding) instead."""
-    netdev = _netdev(guestfwds, hostfwds, lan_sock, tap)
+    guest joins fwnet-netsim's LAN (which does the forwarding) instead; with
+    tap, fwnet's tap device in its own namespace. Checked by check_cmdline()."""
+    netdev = _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr)
     if nic == "virtio":
-        nicdev = "virtio-net-pci,netdev=n0,romfile=,mac=" + mac  # OVMF's own VirtioNetDxe
+        # OVMF's own VirtioNetDxe; an image's driver: the transitional (legacy) interface
+        nicdev = "virtio-net-pci,netdev=n0,romfile=," + ("disable-modern=on," if boot.legacy_nic else "") + "mac=" + mac
     elif nic == "e1000":
-        nicdev = "e1000,netdev=n0,mac=" + mac  # iPXE's EFI ROM
+        nicdev = "e1000,netdev=n0," + ("romfile=," if boot.legacy_nic else "") + "mac=" + mac  # OVMF: iPXE's EFI ROM
     else:
         raise QemuError("nic must be virtio or e1000, not %r" % nic)
     # debug-threads: the vCPU thread is named "CPU 0/TCG", so the bench can pin it
-    cmd = ["qemu-system-x86_64", "-name", "fwnet,debug-threads=on", "-machine", "q35", "-accel", accel,
-           "-m", str(mem), "-smp", "1",
-           "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot", "-monitor", "none",
-           "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
-           "-drive", "if=pflash,format=raw,unit=1,file=" + os.path.join(run_dir, "vars.fd"),
-           "-drive", "if=none,id=disk0,format=raw,file=" + disk,
-           "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
-           "-netdev", ",".join(netdev), "-device", nicdev,
-           "-object", _capture(pcap, snaplen),
-           "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
-           "-serial", "chardev:ser0"]
+    cmd = (["qemu-system-x86_64", "-name", "fwnet,debug-threads=on"] + boot.machine +
+           ["-accel", accel, "-m", str(mem or boot.mem), "-smp", "1",
+            "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot", "-monitor", "none"] + boot.boot +
+           ["-netdev", ",".join(netdev), "-device", nicdev,
+            "-object", _capture(pcap, snaplen),
+            "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
+            "-serial", "chardev:ser0"])
     check_cmdline(cmd)
     return cmd
 
@@ -241,34 +241,6 @@ def check_multiboot(path):
         if magic == 0x1BADB002 and (magic + flags + cksum) & 0xffffffff == 0:
             return flags
     raise QemuError("%s is not a multiboot image (no multiboot v1 header in its first 8 KiB)" % path)
-
-
-def make_kernel_cmdline(kernel, append, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=32,
-                        lan_sock=None, tap=False, mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR, snaplen=0):
-    """A multiboot image booted with -kernel (fwnet-rump.elf, or any image a
-    user gives): the pc machine and its 8259s, legacy virtio (the image's
-    driver speaks the transitional interface), -cpu max for RDRAND. The
-    network rules are make_cmdline's."""
-    if not os.path.exists(kernel):
-        raise QemuError("multiboot image not found: %s" % kernel)
-    check_multiboot(kernel)
-    netdev = _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr)
-    if nic == "virtio":
-        nicdev = "virtio-net-pci,netdev=n0,romfile=,disable-modern=on,mac=" + mac
-    elif nic == "e1000":
-        nicdev = "e1000,netdev=n0,romfile=,mac=" + mac
-    else:
-        raise QemuError("nic must be virtio or e1000, not %r" % nic)
-    cmd = ["qemu-system-x86_64", "-name", "fwnet,debug-threads=on", "-machine", "pc", "-cpu", "max",
-           "-accel", accel, "-m", str(mem),
-           "-smp", "1", "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot",
-           "-monitor", "none", "-kernel", kernel, "-append", append,
-           "-netdev", ",".join(netdev), "-device", nicdev,
-           "-object", _capture(pcap, snaplen),
-           "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
-           "-serial", "chardev:ser0"]
-    check_cmdline(cmd)
-    return cmd
 
 
 def check_cmdline(cmd):

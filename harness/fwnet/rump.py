@@ -107,10 +107,10 @@ class RumpPeer:
         sock = os.path.join(self.dir, "serial.sock")
         if os.path.exists(sock):
             os.unlink(sock)
-        cmd = qemu.make_kernel_cmdline(image, append, self.accel, getattr(self.opts, "nic", "virtio"), [],
-                                       [(self.port, self.GUEST_PORT[self.kind])],
-                                       os.path.join(self.dir, "capture.pcap"), sock,
-                                       snaplen=getattr(self.opts, "snaplen", 0))
+        cmd = qemu.make_cmdline(qemu.kernel_boot(image, append), self.accel, getattr(self.opts, "nic", "virtio"), [],
+                                [(self.port, self.GUEST_PORT[self.kind])],
+                                os.path.join(self.dir, "capture.pcap"), sock,
+                                snaplen=getattr(self.opts, "snaplen", 0))
         t0 = time.monotonic()
         self.q = qemu.Qemu(cmd, self.dir)
         try:

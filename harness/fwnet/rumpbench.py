@@ -24,7 +24,7 @@ import socket
 import time
 import types
 
-from . import peers, qemu, rump
+from . import peers, qemu, rump, tapnet
 
 PORTS = {"http": 80, "discard": 9, "source": 19, "echo": 7}
 
@@ -41,8 +41,9 @@ def _boot(image, append, accel, nic, mem, d, fwd=True, tap=False, snaplen=0):
     if os.path.exists(sock):
         os.unlink(sock)
     hostports = {k: rump.free_port() for k in PORTS} if fwd and not tap else {}
-    cmd = qemu.make_kernel_cmdline(image, append, accel, nic, [], [(hostports[k], PORTS[k]) for k in hostports],
-                                   os.path.join(d, "capture.pcap"), sock, mem=mem, tap=tap, snaplen=snaplen)
+    cmd = qemu.make_cmdline(qemu.kernel_boot(image, append), accel, nic, [],
+                            [(hostports[k], PORTS[k]) for k in hostports],
+                            os.path.join(d, "capture.pcap"), sock, mem=mem, tap=tap, snaplen=snaplen)
     t0 = time.monotonic()
     q = qemu.Qemu(cmd, d)
     con = None
@@ -198,12 +199,12 @@ def run(opts, log, out):
     spec = lambda kind, nbytes=0: types.SimpleNamespace(kind=kind, bytes=nbytes, close=True, name=kind, port=0)
     ref = {"http": peers.HostPeer(spec("http")).start(), "discard": peers.HostPeer(spec("discard")).start(),
            "source": peers.HostPeer(spec("source", size)).start()}
-    tcpdump = qemu.tap_up(out, opts.snaplen) if tap else None
+    tcpdump = tapnet.tap_up(out, opts.snaplen) if tap else None
     try:
         q, con, hp, _, _ = _boot(image, tap_append if tap else append, accel, opts.nic, 32,
                                  os.path.join(out, "image"), tap=tap, snaplen=opts.snaplen)
     except qemu.QemuError:
-        qemu.tap_down(tcpdump) if tap else None
+        tapnet.tap_down(tcpdump) if tap else None
         raise
     try:
         figs = {}
@@ -223,7 +224,7 @@ def run(opts, log, out):
         for p in ref.values():
             p.stop()
         if tap:
-            qemu.tap_down(tcpdump)
+            tapnet.tap_down(tcpdump)
     with open(os.path.join(out, "rumpbench.json"), "w") as f:
         json.dump(res, f, indent=1)
     return res

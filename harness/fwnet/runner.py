@@ -5,12 +5,19 @@ the socket names the scenario gave them, and fields that differ by nature
 between backends (timings, addresses, ports, statistics) are left out.
 A difference from the golden is a failure unless the scenario lists it as a
 deviation for that backend, with the value and a reason.
+
+run() is what `fwnet run` and `fwnet golden` do: per backend, skip what it
+cannot run, start it, run and judge every scenario, restart a QEMU backend
+after an error or a listed hang, stop it on every path, write the reports.
 """
+import concurrent.futures
 import json
 import os
+import sys
 import time
 
-from .backends import BackendError
+from . import backends, qemu, report
+from .backend import BackendError
 
 COMPARED = ("status", "ret", "errno", "crc", "data", "r", "w", "revents", "val", "gai", "addrs")
 # per op, fields that are backend-specific by nature
@@ -213,3 +220,141 @@ def save_golden(scen_dir, sc, results):
     with open(golden_path(scen_dir, sc), "w") as f:
         json.dump(to_golden(sc, results), f, indent=1)
         f.write("\n")
+
+
+# ---- a whole run ----
+
+QEMU_BACKENDS = ("ovmf", "rump")
+
+
+def stop_backend(be):
+    try:
+        be.stop()
+    except Exception as e:  # a stop failure must not hide results
+        print("fwnet: stopping %s: %s" % (be.name, e), file=sys.stderr)
+
+
+def judge(name, sc, opts, results, err):
+    """The verdict of one scenario's run on backend name: verdict and
+    error, or problems and deviations used (and a note)."""
+    if err:
+        return {"verdict": "error", "error": err}
+    golden = load_golden(opts.scenario_dir, sc)
+    if opts.update_golden and name == "linux" and not sc.golden:
+        problems, _ = check_expectations(sc, name, results)
+        if problems:  # the reference itself breaks the scenario's expectations
+            return {"verdict": "fail", "problems": problems}
+        save_golden(opts.scenario_dir, sc, results)
+        return {"verdict": "pass", "problems": [], "deviations": [], "note": "golden recorded"}
+    if golden is None and not backends.LinuxBackend(opts).unsupported(sc):
+        # The reference can run it, so it must have recorded a golden;
+        # scenarios Linux cannot run are judged by their expectations.
+        return {"verdict": "fail", "problems": ["no golden result (fwnet golden --update)"]}
+    v, problems, used = compare(sc, name, results, golden, opts.net if name in QEMU_BACKENDS else None)
+    return {"verdict": v, "problems": problems, "deviations": used}
+
+
+def run_backend(name, scens, opts, run_dir, log):
+    """Every scenario on one backend: a result dict (results.json's backends[])."""
+    os.makedirs(run_dir, exist_ok=True)
+    be = backends.BACKENDS[name](opts)
+    qemu_backend = name in QEMU_BACKENDS
+    res = {"backend": name, "nic": opts.nic if qemu_backend else None,
+           "net": (opts.net + (" seed=%d" % opts.seed if opts.net == "netsim" else "")) if qemu_backend else None,
+           "isolation": opts.isolation, "quirks": opts.quirks or None, "scenarios": [],
+           "run_dir": run_dir}
+    runnable = []
+    for sc in scens:
+        missing = be.unsupported(sc)
+        if missing:
+            res["scenarios"].append({"name": sc.name, "verdict": "skip",
+                                     "why": "%s backend lacks %s" % (name, ", ".join(missing))})
+        else:
+            runnable.append(sc)
+    if not runnable:
+        return res
+    log("[%s] starting%s" % (name, {"ovmf": " QEMU with OVMF", "rump": " QEMU with a multiboot image"}.get(name, "")))
+    t0 = time.monotonic()
+    try:
+        be.start(runnable, run_dir)
+    except (BackendError, qemu.QemuError) as e:
+        for sc in runnable:
+            res["scenarios"].append({"name": sc.name, "verdict": "error", "error": "start: %s" % e})
+        stop_backend(be)
+        return res
+    res["accel"] = getattr(be, "accel", None) or ("native" if name == "linux" else "virtual-time")
+    if name == "ovmf":
+        res["firmware"] = be.fw["name"]
+        res["accel_why"] = be.accel_why
+        res["boot_s"] = be.extra.get("boot_s")
+        log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, be.fw["name"], time.monotonic() - t0,
+                                                          be.accel, be.accel_why))
+    if name == "rump":
+        res["image"] = be.image
+        res["accel_why"] = be.accel_why
+        res["boot_s"] = be.extra.get("boot_s")
+        log("[%s] %s booted in %.1f s (accel %s: %s)" % (name, os.path.basename(be.image), time.monotonic() - t0,
+                                                          be.accel, be.accel_why))
+    res["facts"] = be.facts
+    for i, sc in enumerate(runnable):
+        t1 = time.monotonic()
+        try:
+            results, err = run_scenario(be, sc, opts.timeout)
+        except (BackendError, OSError) as e:
+            results, err = [], "setup: %s" % e
+        case = {"name": sc.name, "seconds": round(time.monotonic() - t1, 3),
+                "steps": [{"line": r.line, "reply": r.reply, "ms": round(r.elapsed * 1000, 2)} for r in results]}
+        case.update(judge(name, sc, opts, results, err))
+        res["scenarios"].append(case)
+        log("[%s] %-28s %s%s" % (name, sc.name, case["verdict"].upper(),
+                                 (": " + (case.get("error") or case["problems"][0])) if case["verdict"] in ("fail", "error") else ""))
+        if (err or getattr(be, "wedged", False)) and qemu_backend and i + 1 < len(runnable):
+            log("[%s] restarting QEMU after: %s" % (name, err or "a listed hang"))
+            stop_backend(be)
+            be = backends.BACKENDS[name](opts)
+            try:
+                be.start(runnable[i + 1:], run_dir)
+            except (BackendError, qemu.QemuError) as e:
+                for sc2 in runnable[i + 1:]:
+                    res["scenarios"].append({"name": sc2.name, "verdict": "error", "error": "restart: %s" % e})
+                return res
+    res["facts"] = be.facts  # after the scenarios: includes the protocols found
+    stop_backend(be)
+    res["extra"] = be.extra
+    # Bulky per-run copies go unless asked for or something failed; logs,
+    # command line and pcap always stay.
+    if not opts.keep and all(c["verdict"] in ("pass", "skip") for c in res["scenarios"]):
+        for f in ("disk.img", "vars.fd", "serial.sock"):
+            try:
+                os.unlink(os.path.join(run_dir, f))
+            except OSError:
+                pass
+    if be.extra.get("leaks") not in (None, "none"):
+        res["scenarios"].append({"name": "fake-firmware-leaks", "verdict": "fail",
+                                 "problems": ["leaks at exit: %s" % be.extra["leaks"]]})
+    return res
+
+
+def run(opts, scens, out, stamp, iso_why, log):
+    """Every backend of opts.backend (ovmf sharded over opts.jobs QEMUs), then
+    results.json, junit.xml and summary.txt in out. Returns (run, summary
+    text, whether anything failed)."""
+    run = {"started": stamp, "isolation": opts.isolation, "isolation_detail": iso_why, "backends": []}
+    for b in opts.backend:
+        if b == "ovmf" and opts.jobs > 1:
+            shards = [scens[i::opts.jobs] for i in range(opts.jobs)]
+            with concurrent.futures.ThreadPoolExecutor(opts.jobs) as ex:
+                parts = list(ex.map(lambda k: run_backend(b, shards[k], opts, os.path.join(out, "%s-%d" % (b, k)), log),
+                                    range(opts.jobs)))
+            merged = dict(parts[0])
+            merged["scenarios"] = [c for p in parts for c in p["scenarios"]]
+            run["backends"].append(merged)
+        else:
+            run["backends"].append(run_backend(b, scens, opts, os.path.join(out, b), log))
+    report.write_json(os.path.join(out, "results.json"), run)
+    report.write_junit(os.path.join(out, "junit.xml"), run)
+    text = report.summary(run)
+    with open(os.path.join(out, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    bad = any(c["verdict"] in ("fail", "error") for b in run["backends"] for c in b["scenarios"])
+    return run, text, bad

@@ -103,14 +103,15 @@ def test_not_an_image_is_a_clear_error(built, tmp_path):
 
 
 def test_kernel_cmdline_is_restricted(built, tmp_path):
-    cmd = qemu.make_kernel_cmdline(IMAGE, "net=dhcp", "tcg", "virtio",
-                                   [(7, 40000)], [(41000, 80)], "c.pcap", "s.sock")
+    cmd = qemu.make_cmdline(qemu.kernel_boot(IMAGE, "net=dhcp"), "tcg", "virtio",
+                            [(7, 40000)], [(41000, 80)], "c.pcap", "s.sock")
     nd = cmd[cmd.index("-netdev") + 1].split(",")
     assert nd[0] == "user" and "restrict=on" in nd
     assert "hostfwd=tcp:127.0.0.1:41000-10.0.2.15:80" in nd
     assert cmd[cmd.index("-append") + 1] == "net=dhcp" and "-kernel" in cmd
     with pytest.raises(qemu.QemuError):
-        qemu.make_kernel_cmdline(str(tmp_path / "missing.elf"), "", "tcg", "virtio", [], [], "c.pcap", "s.sock")
+        qemu.make_cmdline(qemu.kernel_boot(str(tmp_path / "missing.elf"), ""), "tcg", "virtio", [], [], "c.pcap",
+                          "s.sock")
 
 
 def test_bench_rump_prints_figures_beside_linux(built, tmp_path):

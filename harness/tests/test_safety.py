@@ -11,8 +11,8 @@ FW = {"code": "/usr/share/OVMF/OVMF_CODE_4M.fd", "vars": "/usr/share/OVMF/OVMF_V
 
 
 def test_cmdline_is_restricted(tmp_path):
-    cmd = qemu.make_cmdline(str(tmp_path), FW, "disk.img", "tcg", "virtio", [(7, 40000), (8, 40001)],
-                            [(41000, 8080)], "c.pcap", "s.sock")
+    cmd = qemu.make_cmdline(qemu.ovmf_boot(FW, os.path.join(str(tmp_path), "vars.fd"), "disk.img"), "tcg", "virtio",
+                            [(7, 40000), (8, 40001)], [(41000, 8080)], "c.pcap", "s.sock")
     netdevs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-netdev"]
     assert len(netdevs) == 1
     nd = netdevs[0].split(",")

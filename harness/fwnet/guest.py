@@ -1,0 +1,116 @@
+"""QEMU guests that run the agent: each a QEMU process (qemu.Qemu) and the
+agent's framed replies on its serial socket (agent/PROTOCOL.md). Guests
+boots one or more on a network; what they boot is the caller's cmdline().
+"""
+import os
+import re
+import socket
+import time
+import zlib
+
+from . import qemu
+from .backend import BackendError, parse_reply
+
+FRAME_RE = re.compile(rb"@@F (.*?) ([0-9a-f]{8}) F@@")
+ESC_RE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
+
+
+def _crc32(b):
+    return "%08x" % (zlib.crc32(b) & 0xffffffff)
+
+
+class GuestConn:
+    """One guest: its QEMU and its agent over the serial socket."""
+
+    def __init__(self, q, ser, run_dir, accel):
+        self.q, self.ser, self.accel = q, ser, accel
+        self.serial_log = open(os.path.join(run_dir, "serial.log"), "ab")
+        self.buf, self.nframes = b"", 0
+
+    def frame(self, timeout):
+        """The next framed reply whose CRC matches (OVMF's own output and
+        escape sequences are mixed into the serial stream)."""
+        end = time.monotonic() + timeout
+        self.ser.settimeout(0.2)
+        while True:
+            text = ESC_RE.sub(b"", self.buf).replace(b"\r", b"").replace(b"\n", b"")
+            frames = [(p, c) for p, c in FRAME_RE.findall(text) if _crc32(p) == c.decode()]
+            if len(frames) > self.nframes:
+                self.nframes += 1
+                return frames[self.nframes - 1][0].decode(errors="replace")
+            if self.accel == "kvm" and qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
+                raise BackendError("KVM internal error (emulation failure); see %s" % self.q.log_path)
+            if time.monotonic() > end:
+                state = "running" if self.q.alive() else self.q.exit_reason()
+                raise BackendError("guest gave no reply within %d s (QEMU %s)" % (timeout, state))
+            if not self.q.alive():
+                raise BackendError("guest stopped: " + self.q.exit_reason())
+            try:
+                d = self.ser.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                raise BackendError("serial closed: " + self.q.exit_reason())
+            self.buf += d
+            self.serial_log.write(d)
+            self.serial_log.flush()
+
+    def ask(self, line, timeout):
+        self.ser.sendall(line.encode() + b"\r")
+        return self.frame(timeout)
+
+    def close(self, wedged=False):
+        try:
+            if self.q.alive() and not wedged:  # a wedged agent never answers quit
+                self.ask("quit", 20)
+        except (BackendError, OSError):
+            pass
+        self.q.stop()
+        self.ser.close()
+        self.serial_log.close()
+
+
+class Guests:
+    """n guests, guest 1 in run_dir and guest k in run_dir/guest<k>, each
+    ready when its agent says so. cmdline(k, guest_dir, serial_sock) gives
+    guest k+1's QEMU command line."""
+
+    def __init__(self):
+        self.list = []
+        self.q = None  # guest 1's QEMU
+
+    def boot(self, n, run_dir, cmdline, accel, boot_timeout):
+        """Returns the seconds all took to start."""
+        self.list = []
+        t0 = time.monotonic()
+        for k in range(n):
+            gd = run_dir if k == 0 else os.path.join(run_dir, "guest%d" % (k + 1))
+            os.makedirs(gd, exist_ok=True)
+            sock = os.path.join(gd, "serial.sock")
+            if os.path.exists(sock):
+                os.unlink(sock)
+            q = qemu.Qemu(cmdline(k, gd, sock), gd)
+            if k == 0:
+                self.q = q
+            g = GuestConn(q, qemu.connect_serial(sock, q), gd, accel)
+            self.list.append(g)
+            ready = g.frame(boot_timeout)
+            if not ready.startswith("ready"):
+                raise BackendError("agent did not start: %r" % ready)
+        return round(time.monotonic() - t0, 2)
+
+    def ask(self, line, timeout, guest=1):
+        return self.list[guest - 1].ask(line, timeout)
+
+    def execute(self, line, timeout, guest=1):
+        return parse_reply(self.ask(line, timeout, guest))
+
+    def kill(self):
+        """At once (a failed boot)."""
+        for g in self.list:
+            g.q.stop(grace=0)
+            g.ser.close()
+
+    def close(self, wedged=False):
+        for g in self.list:
+            g.close(wedged)

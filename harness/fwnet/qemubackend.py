@@ -1,0 +1,225 @@
+"""Backends whose agent runs in QEMU guests, composed of the guests
+(guest.py), their network (guestnet.py: slirp; netsimproc.py: fwnet-netsim;
+tapnet.py: a tap device) and the peers forwarded to them (peerset.py):
+
+  ovmf   the agent as an EFI application on OVMF in QEMU, peers on loopback
+         reached through slirp's guestfwd (restrict=on)
+  rump   the agent in the bare-metal rump-hw image (lwIP) booted with
+         -kernel, peers as for ovmf; or any multiboot image (--image)
+
+What boots is a subclass's prepare() and boot(); everything else is shared.
+"""
+import os
+import shutil
+
+from . import build, qemu, rump
+from .backend import Backend, BackendError, parse_reply
+from .guest import Guests
+from .guestnet import SlirpNet
+from .netsimproc import NetsimNet
+from .peerset import Forwards
+from .tapnet import TapNet
+
+NETS = {"slirp": SlirpNet, "netsim": NetsimNet, "tap": TapNet}
+CACHE = os.path.join(build.ROOT, "build", "cache")
+
+
+class QemuBackend(Backend):
+    """The agent in QEMU guests: boot() says what guest k boots."""
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.net = getattr(opts, "net", "slirp")
+        self.network = NETS.get(self.net, SlirpNet)(opts, self.extra)
+        self.supports = self.network.supports(self.supports)
+        self.guests = Guests()
+        self.forwards = Forwards()
+        self.wedged = False
+
+    @property
+    def q(self):
+        """Guest 1's QEMU."""
+        return self.guests.q
+
+    def unsupported(self, sc):
+        why = self.network.precondition()
+        if why:
+            return [why]
+        return super().unsupported(sc) + self.network.lacks(sc)
+
+    def prepare(self):
+        """What boots, and the accelerator (self.accel, self.accel_why)."""
+        raise NotImplementedError
+
+    def boot(self, k, guest_dir):
+        """Guest k+1's qemu.Boot."""
+        raise NotImplementedError
+
+    def _cmdline(self, k, gd, sock):
+        try:
+            return qemu.make_cmdline(self.boot(k, gd), self.accel, self.opts.nic, self.forwards.guestfwds,
+                                     self.forwards.hostfwds, os.path.join(gd, "capture.pcap"), sock,
+                                     mac="52:54:00:12:34:%02x" % (0x56 + k),
+                                     snaplen=getattr(self.opts, "snaplen", 0), **self.network.qemu_opts())
+        except qemu.QemuError as e:
+            raise BackendError(str(e))
+
+    def start(self, scenarios, run_dir):
+        self.run_dir = run_dir
+        self.prepare()
+        try:
+            self.network.up(run_dir)
+        except qemu.QemuError as e:
+            raise BackendError(str(e))
+        # Every peer of every scenario gets its guest port now: slirp's
+        # forwards are fixed when QEMU starts.
+        self.forwards.start(scenarios, run_dir, self.opts, self, self.network.peer_bind)
+        self.nguests = max([getattr(sc, "guests", 1) for sc in scenarios] + [1])
+        try:
+            self._boot()
+        except BackendError:
+            if self.accel != "kvm" or self.q is None or \
+                    not qemu.kvm_failed(open(self.q.log_path, errors="replace").read()):
+                raise
+            # KVM was there but could not run the guest: fall back to TCG.
+            self.guests.kill()
+            qemu.forget_accel(CACHE, "emulation failure")
+            self.accel, self.accel_why = "tcg", "KVM failed at boot (emulation failure): TCG"
+            self._boot()
+
+    def _boot(self):
+        self.network.lan_up(self.run_dir, self.forwards.guestfwds, self.forwards.hostfwds)
+        self._start_guests()
+
+    def _start_guests(self):
+        self.extra["boot_s"] = self.guests.boot(self.nguests, self.run_dir, self._cmdline, self.accel,
+                                                getattr(self.opts, "boot_timeout", 90))
+        self.facts = parse_reply(self._ask("hello", 30))
+
+    def _ask(self, line, timeout, guest=1):
+        return self.guests.ask(line, timeout, guest)
+
+    def execute(self, line, timeout=30, guest=1):
+        return parse_reply(self._ask(line, timeout, guest))
+
+    def netsim_ctl(self, line):
+        """One control command to fwnet-netsim; its reply line."""
+        return self.network.ctl(line)
+
+    def netsim_later(self, delay_s, line):
+        """A control command in the background, while a step runs."""
+        self.network.later(delay_s, line)
+
+    def begin(self, sc):
+        self.sc = sc
+        self.network.begin(sc)
+        r = self.execute(self.open_line(sc), 60)
+        if r.get("ret") != 0:
+            raise BackendError("open failed: %s" % r)
+        mode = sc.net.get("mode", "static")
+        if mode != "none":  # "none": the scenario configures (or fails to) itself
+            r = self.execute("net " + (self.network.static_config() if mode == "static"
+                                       else "mode=dhcp timeout_ms=20000"), 60)
+            if r.get("ret") != 0:
+                raise BackendError("net failed: %s" % r)
+        self.facts = self.execute("hello", 30)
+        for k in range(2, getattr(sc, "guests", 1) + 1):  # the other guests on the LAN
+            r = self.execute("open quirks=%s" % self.quirks(sc), 60, guest=k)
+            if r.get("ret") != 0:
+                raise BackendError("guest %d: open failed: %s" % (k, r))
+            r = self.execute("net mode=static addr=10.0.2.%d mask=255.255.255.0 gw=10.0.2.2" % (14 + k), 60, guest=k)
+            if r.get("ret") != 0:
+                raise BackendError("guest %d: net failed: %s" % (k, r))
+        return {n: self.network.peer_addr(sc, n, *self.forwards.peer(sc, n)) for n in sc.peers}
+
+    def peer_action(self, sc, name, action):
+        hp, fwd = self.forwards.peer(sc, name)
+        self.network.peer_action(sc, name, hp, action, fwd)
+
+    def end(self, sc, fds):
+        # sockets on other guests are closed there (names carry their guest)
+        for name, fd in list(fds.items()):
+            g = getattr(sc, "socket_guest", {}).get(name, 1)
+            if g != 1:
+                self.execute("close fd=%d" % fd, 30, guest=g)
+                del fds[name]
+        self.network.settle(sc)
+        super().end(sc, fds)
+        self.network.end(sc)
+
+    def stop(self):
+        try:
+            self.guests.close(self.wedged)
+        finally:
+            self.network.lan_down()
+            self.forwards.stop()
+            self.network.down()
+
+
+class OvmfBackend(QemuBackend):
+    """The agent's EFI application on OVMF (q35), from a FAT disk, with a
+    fresh copy of the vars template at every boot."""
+    name = "ovmf"
+    supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
+                "peer:connect", "peer:http", "peer:stall", "quirks", "firmware", "peer:rump-http",
+                "peer:rump-source", "peer:rump-discard", "peer:rump-echo"}
+
+    def prepare(self):
+        self.fw = qemu.pick_firmware(self.opts.firmware)
+        self.accel, self.accel_why = qemu.detect_accel(CACHE, self.fw, self.opts.accel)
+        try:
+            self.efi = build.efi_app("fwnet-agent")
+        except build.BuildError as e:
+            raise BackendError(str(e))
+
+    def boot(self, k, gd):
+        vars_path = os.path.join(gd, "vars.fd")
+        shutil.copy(self.fw["vars"], vars_path)  # fresh NVRAM each boot
+        disk = os.path.join(gd, "disk.img")
+        qemu.make_disk(self.efi, disk)
+        return qemu.ovmf_boot(self.fw, vars_path, disk)
+
+
+class RumpBackend(QemuBackend):
+    """The agent in the rump-hw image (lwIP sockets), booted with -kernel; or
+    any multiboot image that speaks the agent protocol on COM1 (--image,
+    --append). Networks and peers as for ovmf."""
+    name = "rump"
+    supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
+                "peer:connect", "peer:http", "peer:stall", "peer:rump-http", "peer:rump-source",
+                "peer:rump-discard", "peer:rump-echo"}
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.ran = 0
+
+    def unsupported(self, sc):
+        missing = super().unsupported(sc)
+        if getattr(sc, "guests", 1) > 1:
+            missing.append("one guest (several image guests on a LAN are not wired)")
+        return missing
+
+    def begin(self, sc):
+        # lwIP keeps state across scenarios that Linux does not (a DNS
+        # cache): a scenario that resolves names gets a fresh machine,
+        # which boots in well under a second.
+        if self.ran and any(st.op == "resolve" for st in sc.steps):
+            self.guests.close()
+            self._start_guests()
+            self.extra["fresh_boots"] = self.extra.get("fresh_boots", 0) + 1
+        self.ran += 1
+        return super().begin(sc)
+
+    def prepare(self):
+        self.accel, self.accel_why = rump.accel_for(self.opts)
+        try:
+            self.image, self.append = rump.image_and_append(self.opts, "agent")
+        except (build.BuildError, qemu.QemuError) as e:
+            raise BackendError(str(e))
+        if self.net == "tap" and not getattr(self.opts, "append", None):
+            self.append = "net=static ip=%s/24 gw=%s dns=%s svc=agent" % self.network.addrs
+        self.extra["image"] = self.image
+        self.extra["append"] = self.append
+
+    def boot(self, k, gd):
+        return qemu.kernel_boot(self.image, self.append)
