@@ -8,7 +8,7 @@ set_name=${1:-all}
 build_pkgs=(gcc make cmake pkg-config gnu-efi libcmocka-dev libslirp-dev libpcap-dev python3 python3-pytest
             dpkg-dev xz-utils)
 run_pkgs=(qemu-system-x86 qemu-utils ovmf mtools dosfstools
-          tcpdump python3-matplotlib)
+          tcpdump tshark python3-scapy python3-matplotlib)
 pkgs=("${build_pkgs[@]}")
 [ "$set_name" = all ] && pkgs+=("${run_pkgs[@]}")
 
