@@ -5,11 +5,6 @@
 
 #include "fwbase/rt.h"
 
-static bool same(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
-}
-
 void efc_close(struct efc *c) {
   if (c->net) efinet_close(c->net);
   c->net = 0;
@@ -25,7 +20,8 @@ static uint64_t efc_clock(void *ctx) {
   return c->env->ops->now_ns(c->env->net);
 }
 
-static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
+static void cmd_open(void *ctx, const char *args, char *out, size_t cap) {
+  struct efc *c = ctx;
   efc_close(c);
   struct efinet_config cfg;
   for (unsigned i = 0; i < sizeof(cfg); i++) ((char *)&cfg)[i] = 0;
@@ -33,7 +29,7 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
   cfg.image = c->image;
   char v[256];
   if (agent_arg(args, "policy", v, sizeof(v)))
-    cfg.poll_policy = same(v, "always") ? EFINET_POLL_ALWAYS : same(v, "never") ? EFINET_POLL_NEVER : EFINET_POLL_ADAPTIVE;
+    cfg.poll_policy = !strcmp(v, "always") ? EFINET_POLL_ALWAYS : !strcmp(v, "never") ? EFINET_POLL_NEVER : EFINET_POLL_ADAPTIVE;
   cfg.rx_tokens = (unsigned)agent_arg_int(args, "rx_tokens", 0);
   cfg.tx_tokens = (unsigned)agent_arg_int(args, "tx_tokens", 0);
   cfg.rx_keep_posted = (int)agent_arg_int(args, "rx_keep_posted", 0);
@@ -44,7 +40,7 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
     cfg.clock_ctx = c;
   }
   cfg.use_builtin_resolver = (int)agent_arg_int(args, "builtin_resolver", 0);
-  if (agent_arg(args, "quirks", v, sizeof(v)) && v[0] && !same(v, "-")) {
+  if (agent_arg(args, "quirks", v, sizeof(v)) && v[0] && strcmp(v, "-")) {
     struct fwq_set set;
     char err[160];
     if (fwq_parse(v, &set, err, sizeof(err))) {
@@ -53,12 +49,12 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
       for (char *p = err; *p; p++)
         if (*p == ' ') *p = '_';
       agent_kv(out, cap, "msg", err);
-      return 0;
+      return;
     }
     if (fwq_open(&c->q, c->st, c->image, &set, 0)) {
       agent_kv(out, cap, "ret", "-1");
       agent_kv(out, cap, "errno", "ENOMEM");
-      return 0;
+      return;
     }
     cfg.source = fwq_source(c->q);
   }
@@ -66,21 +62,21 @@ static int do_open(struct efc *c, const char *args, char *out, size_t cap) {
   agent_kv_int(out, cap, "ret", e ? -1 : 0);
   agent_kv(out, cap, "errno", e ? efisock_errname(e) : "0");
   if (!e) agent_efinet_set(c->env, c->net);
-  return 0;
 }
 
-static int do_net(struct efc *c, const char *args, char *out, size_t cap) {
+static void cmd_net(void *ctx, const char *args, char *out, size_t cap) {
+  struct efc *c = ctx;
   if (!c->net) {
     agent_kv(out, cap, "ret", "-1");
     agent_kv(out, cap, "errno", "ENETDOWN");
     agent_kv(out, cap, "msg", "open_first");
-    return 0;
+    return;
   }
   struct efinet_ipconfig ic;
   for (unsigned i = 0; i < sizeof(ic); i++) ((char *)&ic)[i] = 0;
   char v[32];
   agent_arg(args, "mode", v, sizeof(v));
-  ic.method = same(v, "static") ? EFINET_IP_STATIC : same(v, "dhcp") ? EFINET_IP_DHCP : EFINET_IP_KEEP;
+  ic.method = !strcmp(v, "static") ? EFINET_IP_STATIC : !strcmp(v, "dhcp") ? EFINET_IP_DHCP : EFINET_IP_KEEP;
   if (agent_arg(args, "addr", v, sizeof(v))) agent_parse_ip(v, &ic.addr.s_addr);
   if (agent_arg(args, "mask", v, sizeof(v))) agent_parse_ip(v, &ic.mask.s_addr);
   if (agent_arg(args, "gw", v, sizeof(v))) agent_parse_ip(v, &ic.gateway.s_addr);
@@ -97,7 +93,6 @@ static int do_net(struct efc *c, const char *args, char *out, size_t cap) {
   agent_kv_ip(out, cap, "dns", info.ndns ? info.dns[0].s_addr : 0);
   static const char *src[] = {"none", "ip4config2", "ip4config", "explicit"};
   agent_kv(out, cap, "source", src[info.source]);
-  return 0;
 }
 
 void efc_protocols(struct efc *c, char *out, size_t cap) {
@@ -117,8 +112,8 @@ void efc_protocols(struct efc *c, char *out, size_t cap) {
   agent_kv(out, cap, "protocols", b[0] ? b : "-");
 }
 
-int efc_extra(struct efc *c, const char *op, const char *args, char *out, size_t cap) {
-  if (same(op, "open")) return do_open(c, args, out, cap);
-  if (same(op, "net")) return do_net(c, args, out, cap);
-  return -1;
-}
+const struct agent_cmd efc_cmds[] = {
+    {.name = "open", .run = cmd_open, .help = "quirks= policy= rx_tokens= tx_tokens= rx_keep_posted= close_timeout_ms= spin_us= spin_polls= builtin_resolver="},
+    {.name = "net", .run = cmd_net, .help = "mode=static|dhcp|keep addr= mask= gw= dns= timeout_ms="},
+    {.name = NULL},
+};

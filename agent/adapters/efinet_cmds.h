@@ -13,7 +13,8 @@ struct efc {
   struct fwq *q;
 };
 
-int efc_extra(struct efc *c, const char *op, const char *args, char *out, size_t cap);
+/* open, net: a table whose handlers take the struct efc (agent_add_cmds) */
+extern const struct agent_cmd efc_cmds[];
 void efc_protocols(struct efc *c, char *out, size_t cap);
 void efc_close(struct efc *c);
 #endif

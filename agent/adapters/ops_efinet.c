@@ -95,9 +95,28 @@ static int e_stats(struct agent_net *n, int fd, struct efinet_stats *s) {
 }
 
 static const struct agent_netops efinet_ops = {
-    "efinet", e_socket, e_bind, e_listen, e_accept, e_connect, e_sendto, e_recvfrom, e_shutdown,
-    e_close, e_sockname, e_peername, e_setsockopt, e_getsockopt, e_nonblock, e_select, e_poll,
-    e_resolve, e_errno, e_now, e_sleep, e_stats,
+    .backend = "efinet",
+    .socket = e_socket,
+    .bind = e_bind,
+    .listen = e_listen,
+    .accept = e_accept,
+    .connect = e_connect,
+    .sendto = e_sendto,
+    .recvfrom = e_recvfrom,
+    .shutdown = e_shutdown,
+    .close = e_close,
+    .sockname = e_sockname,
+    .peername = e_peername,
+    .setsockopt = e_setsockopt,
+    .getsockopt = e_getsockopt,
+    .set_nonblock = e_nonblock,
+    .select = e_select,
+    .poll = e_poll,
+    .resolve = e_resolve,
+    .last_errno = e_errno,
+    .now_ns = e_now,
+    .sleep_ms = e_sleep,
+    .stats = e_stats,
 };
 
 void agent_efinet_env(struct agent_env *env, uint64_t (*clock)(void *), void *clock_ctx) {

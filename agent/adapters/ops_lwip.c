@@ -260,9 +260,28 @@ static int l_stats(struct agent_net *n, int fd, struct efinet_stats *s) {
 }
 
 static const struct agent_netops lwip_ops = {
-    "rump", l_socket, l_bind, l_listen, l_accept, l_connect, l_sendto, l_recvfrom, l_shutdown,
-    l_close, l_sockname, l_peername, l_setsockopt, l_getsockopt, l_nonblock, l_select, l_poll,
-    l_resolve, l_errno, l_now, l_sleep, l_stats,
+    .backend = "rump",
+    .socket = l_socket,
+    .bind = l_bind,
+    .listen = l_listen,
+    .accept = l_accept,
+    .connect = l_connect,
+    .sendto = l_sendto,
+    .recvfrom = l_recvfrom,
+    .shutdown = l_shutdown,
+    .close = l_close,
+    .sockname = l_sockname,
+    .peername = l_peername,
+    .setsockopt = l_setsockopt,
+    .getsockopt = l_getsockopt,
+    .set_nonblock = l_nonblock,
+    .select = l_select,
+    .poll = l_poll,
+    .resolve = l_resolve,
+    .last_errno = l_errno,
+    .now_ns = l_now,
+    .sleep_ms = l_sleep,
+    .stats = l_stats,
 };
 
 static struct agent_net lwip_net;

@@ -28,9 +28,12 @@ typedef struct {
   VOID(EFIAPI *ResetSystem)(UINTN Type, EFI_STATUS Status, UINTN Size, VOID *Data);
 } EFI_RUNTIME_SERVICES_MIN;
 
-static EFI_SYSTEM_TABLE *st;
-static struct efc cmds;
-static uint64_t tsc_per_us = 1;
+/* The app's state: env->user and the backend commands' context. */
+struct efi_agent {
+  EFI_SYSTEM_TABLE *st;
+  uint64_t tsc_per_us;
+  struct efc efc;
+};
 
 static uint64_t rdtsc(void) {
   uint32_t lo, hi;
@@ -39,11 +42,11 @@ static uint64_t rdtsc(void) {
 }
 
 static uint64_t tsc_clock(void *ctx) {
-  (void)ctx;
-  return rdtsc() * 1000u / tsc_per_us;
+  struct efi_agent *a = ctx;
+  return rdtsc() * 1000u / a->tsc_per_us;
 }
 
-static void put(const char *s) {
+static void put(EFI_SYSTEM_TABLE *st, const char *s) {
   CHAR16 buf[257];
   while (*s) {
     unsigned n = 0;
@@ -54,13 +57,13 @@ static void put(const char *s) {
 }
 
 static void write_frame(struct agent_env *env, const char *line) {
-  (void)env;
+  struct efi_agent *a = env->user;
   static char buf[4200];
   agent_frame(line, buf, sizeof(buf));
-  put(buf);
+  put(a->st, buf);
 }
 
-static void vendor(char *out, size_t cap) {
+static void vendor(EFI_SYSTEM_TABLE *st, char *out, size_t cap) {
   size_t n = 0;
   for (CHAR16 *v = st->FirmwareVendor; v && *v && n + 1 < cap; v++)
     out[n++] = (*v > ' ' && *v < 127) ? (char)*v : '_';
@@ -68,7 +71,8 @@ static void vendor(char *out, size_t cap) {
 }
 
 /* raw dir=rx|tx addr= port= bytes= tokens= size= poll_us= gw= [crc=1] [rcvbuf=] */
-static int do_raw(const char *args, char *out, size_t cap) {
+static void cmd_raw(void *ctx, const char *args, char *out, size_t cap) {
+  struct efi_agent *a = ctx;
   struct raw_args ra;
   struct raw_result rr;
   char v[32];
@@ -88,7 +92,8 @@ static int do_raw(const char *args, char *out, size_t cap) {
   ra.digest = agent_arg_int(args, "crc", 0) != 0;
   ra.rcvbuf = (UINT32)agent_arg_int(args, "rcvbuf", 0);
   ra.clock = tsc_clock;
-  int rc = raw_transfer(st, &ra, &rr);
+  ra.clock_ctx = a;
+  int rc = raw_transfer(a->st, &ra, &rr);
   agent_kv_int(out, cap, "ret", rc < 0 ? rc : (long long)rr.bytes);
   agent_kv(out, cap, "errno", rc < 0 ? "EIO" : "0");
   agent_kv_int(out, cap, "us", (long long)rr.us);
@@ -99,36 +104,31 @@ static int do_raw(const char *args, char *out, size_t cap) {
   agent_kv_int(out, cap, "wait_us", (long long)(rr.wait_ns / 1000));
   agent_kv_int(out, cap, "completions", (long long)rr.completions);
   if (ra.digest) agent_kv_hex32(out, cap, "crc", rr.crc);
-  return 0;
 }
 
-static int extra(struct agent_env *env, const char *op, const char *args, char *out, size_t cap) {
-  (void)env;
-  const char *h = "hello";
-  const char *a = op;
-  while (*a && *a == *h) a++, h++;
-  if (*a == *h) {
-    char v[64], rev[16];
-    vendor(v, sizeof(v));
-    uint32_t r = st->FirmwareRevision;
-    rev[0] = '0', rev[1] = 'x';
-    for (int i = 9; i >= 2; i--, r >>= 4) rev[i] = "0123456789abcdef"[r & 15];
-    rev[10] = 0;
-    agent_kv(out, cap, "backend", "efi");
-    agent_kv(out, cap, "vendor", v);
-    agent_kv(out, cap, "rev", rev);
-    agent_kv_int(out, cap, "uefi", (long long)(st->Hdr.Revision >> 16));
-    efc_protocols(&cmds, out, cap);
-    return 0;
-  }
-  const char *rw = "raw";
-  a = op;
-  while (*a && *a == *rw) a++, rw++;
-  if (*a == *rw) return do_raw(args, out, cap);
-  return efc_extra(&cmds, op, args, out, cap);
+static void cmd_hello(void *ctx, const char *args, char *out, size_t cap) {
+  struct efi_agent *a = ctx;
+  (void)args;
+  char v[64], rev[16];
+  vendor(a->st, v, sizeof(v));
+  uint32_t r = a->st->FirmwareRevision;
+  rev[0] = '0', rev[1] = 'x';
+  for (int i = 9; i >= 2; i--, r >>= 4) rev[i] = "0123456789abcdef"[r & 15];
+  rev[10] = 0;
+  agent_kv(out, cap, "backend", "efi");
+  agent_kv(out, cap, "vendor", v);
+  agent_kv(out, cap, "rev", rev);
+  agent_kv_int(out, cap, "uefi", (long long)(a->st->Hdr.Revision >> 16));
+  efc_protocols(&a->efc, out, cap);
 }
 
-static int read_line(char *buf, size_t cap) {
+static const struct agent_cmd efi_cmds[] = {
+    {.name = "hello", .run = cmd_hello, .help = ""},
+    {.name = "raw", .run = cmd_raw, .help = "dir=rx|tx addr= port= gw= bytes= tokens= size= poll_us= [crc=1] [rcvbuf=]"},
+    {.name = NULL},
+};
+
+static int read_line(EFI_SYSTEM_TABLE *st, char *buf, size_t cap) {
   EFI_SIMPLE_TEXT_INPUT_PROTOCOL *in = st->ConIn;
   size_t n = 0;
   for (;;) {
@@ -148,29 +148,32 @@ static int read_line(char *buf, size_t cap) {
   }
 }
 
-EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab) {
-  st = systab;
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
+  static struct efi_agent agent;
+  static struct agent_env env;
+  agent.st = st;
   EFI_BOOT_SERVICES *bs = st->BootServices;
   bs->SetWatchdogTimer(0, 0, 0, NULL); /* the boot manager's 5-minute watchdog */
   uint64_t t0 = rdtsc();
   bs->Stall(10000);
   uint64_t dt = rdtsc() - t0;
-  tsc_per_us = dt / 10000 ? dt / 10000 : 1;
-  static struct agent_env env;
-  agent_efinet_env(&env, tsc_clock, NULL);
+  agent.tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+  agent_efinet_env(&env, tsc_clock, &agent);
   env.write_line = write_frame;
-  env.extra = extra;
-  cmds.st = st;
-  cmds.image = image;
-  cmds.env = &env;
+  env.user = &agent;
+  agent_add_cmds(&env, efi_cmds, &agent);
+  agent_add_cmds(&env, efc_cmds, &agent.efc);
+  agent.efc.st = st;
+  agent.efc.image = image;
+  agent.efc.env = &env;
   char line[1024];
   write_frame(&env, "ready backend=efi");
   for (;;) {
-    read_line(line, sizeof(line));
+    read_line(st, line, sizeof(line));
     if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
     agent_execute(&env, line);
   }
-  efc_close(&cmds);
+  efc_close(&agent.efc);
   write_frame(&env, "ok op=quit ret=0 errno=0");
   EFI_RUNTIME_SERVICES_MIN *rt = st->RuntimeServices;
   rt->ResetSystem(2 /* EfiResetShutdown */, EFI_SUCCESS, 0, NULL);

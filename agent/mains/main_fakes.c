@@ -9,8 +9,11 @@
 #include "fakefw/fakefw.h"
 #include "fwbase/pattern.h"
 
-static struct fakefw *fw;
-static struct efc cmds;
+/* The program's state: the fake firmware and the efi-net commands' context. */
+struct fakes_agent {
+  struct fakefw *fw;
+  struct efc efc;
+};
 
 static void write_line(struct agent_env *env, const char *line) {
   (void)env;
@@ -20,8 +23,8 @@ static void write_line(struct agent_env *env, const char *line) {
 }
 
 static uint64_t vclock(void *ctx) {
-  (void)ctx;
-  return fakefw_now_ns(fw);
+  struct fakes_agent *a = ctx;
+  return fakefw_now_ns(a->fw);
 }
 
 /* A peer that accepts and never reads: the sender's window closes. */
@@ -38,72 +41,82 @@ static uint32_t ip_host(const char *args, const char *key, uint32_t dflt) {
   return __builtin_bswap32(a);
 }
 
-static int extra(struct agent_env *env, const char *op, const char *args, char *out, size_t cap) {
-  (void)env;
-  struct fnet *n = fakefw_net(fw);
-  if (!strcmp(op, "hello")) {
-    agent_kv(out, cap, "backend", "fakes");
-    agent_kv(out, cap, "vendor", "fwnet_fake_firmware");
-    agent_kv(out, cap, "rev", "0x00010000");
-    efc_protocols(&cmds, out, cap);
-    return 0;
-  }
-  if (!strcmp(op, "peer")) {
-    /* peer kind=echo|discard|source|reset|udpecho|connect|host ip= port= bytes= close= */
-    char kind[16] = "";
-    agent_arg(args, "kind", kind, sizeof(kind));
-    uint32_t ip = ip_host(args, "ip", FNET_IP(10, 0, 2, 100));
-    uint16_t port = (uint16_t)agent_arg_int(args, "port", 0);
-    size_t bytes = (size_t)agent_arg_int(args, "bytes", 0);
-    if (!strcmp(kind, "echo")) fnet_peer_echo(n, ip, port);
-    else if (!strcmp(kind, "discard")) fnet_peer_discard(n, ip, port);
-    else if (!strcmp(kind, "source")) fnet_peer_source(n, ip, port, bytes, agent_arg_int(args, "close", 1) != 0);
-    else if (!strcmp(kind, "reset")) fnet_peer_reset_after(n, ip, port, bytes);
-    else if (!strcmp(kind, "udpecho")) fnet_peer_udp_echo(n, ip, port);
-    else if (!strcmp(kind, "stall")) fnet_tcp_listen(n, ip, port, &stall_ops, NULL);
-    else if (!strcmp(kind, "host")) fnet_host(n, ip, FNET_HOST_UP);
-    else if (!strcmp(kind, "blackhole")) fnet_host(n, ip, FNET_HOST_BLACKHOLE);
-    else if (!strcmp(kind, "connect")) {
-      /* the peer connects in to the guest's port, sends bytes=, then closes */
-      struct fconn *c = fnet_tcp_connect(n, ip, FNET_IP(10, 0, 2, 15), port, NULL, NULL);
-      if (bytes) {
-        unsigned char *b = malloc(bytes);
-        fwb_pattern_fill(b, bytes, 0);
-        fnet_conn_send(c, b, bytes);
-        free(b);
-      }
-      if (agent_arg_int(args, "close", 0)) fnet_conn_close(c);
-    } else {
-      agent_kv(out, cap, "ret", "-1");
-      agent_kv(out, cap, "errno", "EINVAL");
-      return 0;
-    }
-    agent_kv(out, cap, "ret", "0");
-    agent_kv_ip(out, cap, "addr", __builtin_bswap32(ip));
-    agent_kv_int(out, cap, "port", port);
-    return 0;
-  }
-  if (!strcmp(op, "dns")) {
-    char name[256] = "", target[256] = "";
-    agent_arg(args, "name", name, sizeof(name));
-    fnet_dns_server(n, FNET_IP(10, 0, 2, 3));
-    if (agent_arg(args, "cname", target, sizeof(target))) fnet_dns_add_cname(n, name, target);
-    else fnet_dns_add_a(n, name, ip_host(args, "addr", 0));
-    agent_kv(out, cap, "ret", "0");
-    return 0;
-  }
-  return efc_extra(&cmds, op, args, out, cap);
+static void cmd_hello(void *ctx, const char *args, char *out, size_t cap) {
+  struct fakes_agent *a = ctx;
+  (void)args;
+  agent_kv(out, cap, "backend", "fakes");
+  agent_kv(out, cap, "vendor", "fwnet_fake_firmware");
+  agent_kv(out, cap, "rev", "0x00010000");
+  efc_protocols(&a->efc, out, cap);
 }
+
+/* kind=echo|discard|source|reset|udpecho|stall|host|blackhole|connect ip= port= bytes= close= */
+static void cmd_peer(void *ctx, const char *args, char *out, size_t cap) {
+  struct fakes_agent *a = ctx;
+  struct fnet *n = fakefw_net(a->fw);
+  char kind[16] = "";
+  agent_arg(args, "kind", kind, sizeof(kind));
+  uint32_t ip = ip_host(args, "ip", FNET_IP(10, 0, 2, 100));
+  uint16_t port = (uint16_t)agent_arg_int(args, "port", 0);
+  size_t bytes = (size_t)agent_arg_int(args, "bytes", 0);
+  if (!strcmp(kind, "echo")) fnet_peer_echo(n, ip, port);
+  else if (!strcmp(kind, "discard")) fnet_peer_discard(n, ip, port);
+  else if (!strcmp(kind, "source")) fnet_peer_source(n, ip, port, bytes, agent_arg_int(args, "close", 1) != 0);
+  else if (!strcmp(kind, "reset")) fnet_peer_reset_after(n, ip, port, bytes);
+  else if (!strcmp(kind, "udpecho")) fnet_peer_udp_echo(n, ip, port);
+  else if (!strcmp(kind, "stall")) fnet_tcp_listen(n, ip, port, &stall_ops, NULL);
+  else if (!strcmp(kind, "host")) fnet_host(n, ip, FNET_HOST_UP);
+  else if (!strcmp(kind, "blackhole")) fnet_host(n, ip, FNET_HOST_BLACKHOLE);
+  else if (!strcmp(kind, "connect")) {
+    /* the peer connects in to the guest's port, sends bytes=, then closes */
+    struct fconn *c = fnet_tcp_connect(n, ip, FNET_IP(10, 0, 2, 15), port, NULL, NULL);
+    if (bytes) {
+      unsigned char *b = malloc(bytes);
+      fwb_pattern_fill(b, bytes, 0);
+      fnet_conn_send(c, b, bytes);
+      free(b);
+    }
+    if (agent_arg_int(args, "close", 0)) fnet_conn_close(c);
+  } else {
+    agent_kv(out, cap, "ret", "-1");
+    agent_kv(out, cap, "errno", "EINVAL");
+    return;
+  }
+  agent_kv(out, cap, "ret", "0");
+  agent_kv_ip(out, cap, "addr", __builtin_bswap32(ip));
+  agent_kv_int(out, cap, "port", port);
+}
+
+/* name= addr= | name= cname= */
+static void cmd_dns(void *ctx, const char *args, char *out, size_t cap) {
+  struct fakes_agent *a = ctx;
+  struct fnet *n = fakefw_net(a->fw);
+  char name[256] = "", target[256] = "";
+  agent_arg(args, "name", name, sizeof(name));
+  fnet_dns_server(n, FNET_IP(10, 0, 2, 3));
+  if (agent_arg(args, "cname", target, sizeof(target))) fnet_dns_add_cname(n, name, target);
+  else fnet_dns_add_a(n, name, ip_host(args, "addr", 0));
+  agent_kv(out, cap, "ret", "0");
+}
+
+static const struct agent_cmd fakes_cmds[] = {
+    {.name = "hello", .run = cmd_hello, .help = ""},
+    {.name = "peer", .run = cmd_peer, .help = "kind= ip= port= bytes= close="},
+    {.name = "dns", .run = cmd_dns, .help = "name= addr= | name= cname="},
+    {.name = NULL},
+};
 
 int main(void) {
   struct agent_env env = {0};
-  fw = fakefw_create(NULL);
-  agent_efinet_env(&env, vclock, NULL);
+  struct fakes_agent a = {0};
+  a.fw = fakefw_create(NULL);
+  agent_efinet_env(&env, vclock, &a);
   env.write_line = write_line;
-  env.extra = extra;
-  cmds.st = fakefw_st(fw);
-  cmds.image = fakefw_image(fw);
-  cmds.env = &env;
+  agent_add_cmds(&env, fakes_cmds, &a);
+  agent_add_cmds(&env, efc_cmds, &a.efc);
+  a.efc.st = fakefw_st(a.fw);
+  a.efc.image = fakefw_image(a.fw);
+  a.efc.env = &env;
   char line[4096];
   int rc = 0;
   while (fgets(line, sizeof(line), stdin)) {
@@ -111,13 +124,13 @@ int main(void) {
     if (!strncmp(line, "quit", 4)) break;
     agent_execute(&env, line);
   }
-  efc_close(&cmds);
+  efc_close(&a.efc);
   char why[512];
-  bool ok = fakefw_leak_free(fw, why, sizeof(why));
+  bool ok = fakefw_leak_free(a.fw, why, sizeof(why));
   for (char *p = why; *p; p++)
     if (*p == ' ') *p = ',';
   printf("ok op=quit ret=%d errno=0 leaks=%s\n", ok ? 0 : -1, ok ? "none" : why);
   rc = ok ? 0 : 3;
-  fakefw_destroy(fw);
+  fakefw_destroy(a.fw);
   return rc;
 }

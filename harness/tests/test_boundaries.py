@@ -28,7 +28,7 @@ def _copy(tmp_path):
 
 def test_planted_violations_fail(tmp_path):
     t = _copy(tmp_path)
-    with open(t / "agent" / "core" / "agent.c", "a") as f:
+    with open(t / "agent" / "core" / "dispatch.c", "a") as f:
         f.write('#include "internal.h"\n')                    # efi-net/src, by search path
     with open(t / "fakes" / "src" / "net.c", "a") as f:
         f.write('#include "../../efi-net/src/internal.h"\n')  # by relative path
@@ -40,7 +40,7 @@ def test_planted_violations_fail(tmp_path):
     rc, out = run(str(t))
     assert rc == 1
     lines = out.splitlines()
-    assert any(l.startswith("agent/core/agent.c:") and "internal.h" in l and "efi-net" in l for l in lines), out
+    assert any(l.startswith("agent/core/dispatch.c:") and "internal.h" in l and "efi-net" in l for l in lines), out
     assert any(l.startswith("fakes/src/net.c:") and "../../efi-net/src/internal.h" in l for l in lines), out
     assert not any("fwnet/uefi.h" in l for l in lines), out
     assert any(l.startswith("netsim/CMakeLists.txt:") and "efi-net" in l for l in lines), out

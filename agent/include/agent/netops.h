@@ -1,6 +1,6 @@
 /* The agent's view of a socket API. One implementation per backend:
- * ops_linux.c (BSD sockets, the reference) and ops_efinet.c (efi-net, on the
- * host fakes or as an EFI application). Values are Linux's: efi-net uses them
+ * ops_linux.c (BSD sockets, the reference), ops_efinet.c (efi-net, on the
+ * host fakes or as an EFI application) and ops_lwip.c (the rump-hw image). Values are Linux's: efi-net uses them
  * too, so results compare directly. Freestanding-safe header. */
 #ifndef FWNET_AGENT_NETOPS_H
 #define FWNET_AGENT_NETOPS_H
@@ -42,22 +42,42 @@ struct agent_netops {
   int (*stats)(struct agent_net *n, int fd, struct efinet_stats *out); /* -1: none */
 };
 
+/* A backend-specific command (hello facts, open, net, peer, ...): run()
+ * writes the reply's fields with agent_kv*, starting with ret= and errno=;
+ * a ret= starting with '-' makes the reply "err". A table ends with an
+ * entry whose name is NULL. */
+struct agent_cmd {
+  const char *name;
+  void (*run)(void *ctx, const char *args, char *out, size_t cap);
+  const char *help; /* the arguments, as in PROTOCOL.md "Commands" */
+};
+
+/* A backend table and the context its handlers get. */
+struct agent_cmds {
+  const struct agent_cmd *cmds;
+  void *ctx;
+};
+
+#define AGENT_BACKEND_TABLES 4
+
 /* What the agent's dispatcher needs from its environment. */
 struct agent_env {
   const struct agent_netops *ops;
   struct agent_net *net;
-  /* Backend-specific commands (open, net, peer, hello facts); returns 0 when
-   * handled, writing its reply fields with agent_kv*; -1 when unknown. */
-  int (*extra)(struct agent_env *env, const char *op, const char *args, char *out, size_t cap);
+  /* consulted in order after the core's own commands */
+  struct agent_cmds backend[AGENT_BACKEND_TABLES];
   void (*write_line)(struct agent_env *env, const char *line); /* one reply line */
   void *user;
 };
+
+/* Add a backend command table; -1 when all AGENT_BACKEND_TABLES are taken. */
+int agent_add_cmds(struct agent_env *env, const struct agent_cmd *cmds, void *ctx);
 
 /* Execute one command line; write the reply through env->write_line.
  * Returns 1 when the command was "quit". */
 int agent_execute(struct agent_env *env, const char *line);
 
-/* Helpers for backends' extra commands. */
+/* Helpers for backend commands. */
 int agent_arg(const char *args, const char *key, char *val, size_t cap); /* 1 found */
 long agent_arg_int(const char *args, const char *key, long dflt);
 void agent_kv(char *out, size_t cap, const char *key, const char *val);
@@ -65,7 +85,7 @@ void agent_kv_int(char *out, size_t cap, const char *key, long long v);
 void agent_kv_ip(char *out, size_t cap, const char *key, uint32_t net_order);
 void agent_kv_hex32(char *out, size_t cap, const char *key, uint32_t v); /* 8 hex digits */
 int agent_parse_ip(const char *s, uint32_t *net_order);
-/* The framed form of a reply line for a serial console (see agent.c). */
+/* The framed form of a reply line for a serial console (PROTOCOL.md "Transport"). */
 size_t agent_frame(const char *line, char *out, size_t cap);
 
 #endif
