@@ -1,0 +1,149 @@
+/* fwnet-netsim: one virtual LAN for QEMU guests (see README.md).
+ *
+ *   fwnet-netsim --lan SOCK --control SOCK --pcap FILE [--seed N]
+ *                [--relay PATH] [--guestfwd GPORT:HPORT]... [--hostfwd HPORT:GPORT]...
+ *
+ * Guests attach with -netdev stream,server=off,addr.type=unix,addr.path=SOCK.
+ * This file: the arguments, the sockets and the event loop. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "netsim.h"
+
+#define MAX_SLIRP_FDS 256
+#define MAX_POLL (MAX_SLIRP_FDS + 1 + HUB_POLL_MAX + 1 + CONTROL_MAX_CLIENTS)
+
+struct args {
+  const char *lan, *ctl, *pcap;
+  uint64_t seed;
+  struct gateway_config gw;
+};
+
+static int parse_args(int argc, char **argv, struct args *a) {
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    struct gateway_fwd *gf = &a->gw.guestfwd[a->gw.nguestfwd], *hf = &a->gw.hostfwd[a->gw.nhostfwd];
+    if (!strcmp(o, "--lan") && v) a->lan = argv[++i];
+    else if (!strcmp(o, "--control") && v) a->ctl = argv[++i];
+    else if (!strcmp(o, "--pcap") && v) a->pcap = argv[++i];
+    else if (!strcmp(o, "--relay") && v) a->gw.relay = argv[++i];
+    else if (!strcmp(o, "--seed") && v) a->seed = strtoull(argv[++i], NULL, 0);
+    else if (!strcmp(o, "--guestfwd") && v && a->gw.nguestfwd < GATEWAY_MAX_GUESTFWD &&
+             sscanf(argv[++i], "%d:%d", &gf->guest_port, &gf->host_port) == 2)
+      a->gw.nguestfwd++;
+    else if (!strcmp(o, "--hostfwd") && v && a->gw.nhostfwd < GATEWAY_MAX_HOSTFWD &&
+             sscanf(argv[++i], "%d:%d", &hf->host_port, &hf->guest_port) == 2)
+      a->gw.nhostfwd++;
+    else {
+      fprintf(stderr, "netsim: bad argument '%s'\nusage: fwnet-netsim --lan SOCK --control SOCK --pcap FILE "
+                      "[--seed N] [--relay PATH] [--guestfwd GP:HP]... [--hostfwd HP:GP]...\n", o);
+      return -EINVAL;
+    }
+  }
+  if (!a->lan || !a->ctl) {
+    fprintf(stderr, "netsim: --lan and --control are required\n");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int listen_unix(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+  unlink(path);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8)) {
+    fprintf(stderr, "netsim: cannot listen on %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+  return fd;
+}
+
+static void on_signal(int sig) { (void)sig; }
+
+static void run(struct netsim *ns, struct gateway *gw, struct capture *cap, int lan_fd) {
+  static struct pollfd pfd[MAX_POLL];
+  while (!ns->stop) {
+    int n = 0;
+    uint32_t timeout = 100;
+    n += gateway_poll_fill(gw, pfd, MAX_SLIRP_FDS, &timeout);
+    int lan = n;
+    pfd[n++] = (struct pollfd){lan_fd, POLLIN, 0};
+    int ports = n;
+    n += hub_poll_fill(&ns->hub, pfd + n);
+    int ctl = n;
+    n += control_poll_fill(&ns->control, pfd + n);
+    uint64_t now = hub_now_ns(), next = hub_next_due(&ns->hub);
+    gateway_timeout(gw, (int64_t)(now / 1000000), &timeout);
+    if (next != UINT64_MAX) {
+      uint64_t left = next > now ? (next - now + 999999) / 1000000 : 0;
+      if (left < timeout) timeout = (uint32_t)left;
+    }
+    int rc = poll(pfd, (nfds_t)n, (int)timeout);
+    int err = errno;
+    gateway_poll_done(gw, rc < 0);
+    if (rc < 0 && err == EINTR) break; /* SIGTERM */
+    gateway_stream_flush(gw);
+    now = hub_now_ns();
+    gateway_timers_run(gw, (int64_t)(now / 1000000));
+    if (pfd[lan].revents & POLLIN) {
+      int fd = accept(lan_fd, NULL, NULL);
+      if (fd >= 0 && hub_attach(&ns->hub, fd) < 0) close(fd);
+    }
+    control_accept(&ns->control, pfd + ctl);
+    hub_poll_done(&ns->hub, pfd + ports, now);
+    control_serve(ns, pfd + ctl);
+    now = hub_now_ns();
+    hub_run_due(&ns->hub, now);
+    gateway_stream_flush(gw); /* replies to queries that arrived in this round */
+    if (cap) capture_tick(cap, now);
+  }
+}
+
+int main(int argc, char **argv) {
+  static struct netsim ns;
+  static struct args a;
+  if (parse_args(argc, argv, &a) < 0) return 2;
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGTERM, on_signal);
+  ns.seed = a.seed;
+  hub_init(&ns.hub, ns.seed);
+  dns_init(&ns.dns, &ns.hub);
+  control_init(&ns.control, -1);
+  struct capture *cap = NULL;
+  if (a.pcap) {
+    char err[256];
+    if (capture_open(&cap, a.pcap, err, sizeof(err)) < 0) {
+      fprintf(stderr, "netsim: pcap %s: %s\n", a.pcap, err);
+      return 2;
+    }
+    ns.hub.capture = capture_frame, ns.hub.capture_ctx = cap;
+  }
+  struct gateway *gw;
+  if (gateway_open(&gw, &a.gw, &ns.hub, &ns.dns, &ns.gw) < 0) return 2;
+  /* a guest's frames: the DNS address first, then the gateway */
+  if (hub_add_uplink(&ns.hub, &dns_uplink_ops, &ns.dns) < 0 || hub_add_uplink(&ns.hub, &gateway_uplink_ops, gw) < 0)
+    return 2;
+  int lan_fd = listen_unix(a.lan);
+  ns.control.listen_fd = listen_unix(a.ctl);
+  fprintf(stderr, "netsim: ready (seed %llu)\n", (unsigned long long)ns.seed);
+
+  run(&ns, gw, cap, lan_fd);
+
+  capture_close(cap);
+  gateway_close(gw);
+  dns_destroy(&ns.dns);
+  hub_destroy(&ns.hub);
+  unlink(a.lan);
+  unlink(a.ctl);
+  return 0;
+}
