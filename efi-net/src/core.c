@@ -23,11 +23,6 @@ void en_free(struct efinet *net, void *p) {
   if (p) net->bs->FreePool(p);
 }
 
-int en_fail(struct efinet *net, int err) {
-  net->err = err;
-  return -1;
-}
-
 /* ---- default protocol source: the boot services' handle database ---- */
 
 static EFI_STATUS bs_locate(void *self, EFI_GUID *proto, UINTN *count, EFI_HANDLE **handles) {
@@ -67,7 +62,7 @@ int en_tok_init(struct efinet *net, struct en_tok *t) {
   t->net = net;
   EFI_STATUS s =
       net->bs->CreateEvent(EVT_NOTIFY_SIGNAL, TPL_CALLBACK, tok_notify, t, &t->u.hdr.Event);
-  return EFI_ERROR(s) ? EFISOCK_ENOMEM : 0;
+  return EFI_ERROR(s) ? -EFISOCK_ENOMEM : 0;
 }
 
 void en_tok_fini(struct efinet *net, struct en_tok *t) {
@@ -87,15 +82,15 @@ void en_tok_arm(struct en_tok *t) {
 int en_child_create(struct efinet *net, EFI_SERVICE_BINDING_PROTOCOL *sb, EFI_GUID *guid,
                     struct en_child *c) {
   memset(c, 0, sizeof(*c));
-  if (!sb) return EFISOCK_ENETDOWN;
+  if (!sb) return -EFISOCK_ENETDOWN;
   EFI_HANDLE h = NULL;
   EFI_STATUS s = sb->CreateChild(sb, &h);
-  if (EFI_ERROR(s)) return efisock_status_to_errno(s);
+  if (EFI_ERROR(s)) return en_status_rc(s);
   void *proto = NULL;
   s = net->src.get(net->src.self, h, guid, &proto);
   if (EFI_ERROR(s) || !proto) {
     sb->DestroyChild(sb, h);
-    return EFISOCK_ENETDOWN;
+    return -EFISOCK_ENETDOWN;
   }
   c->sb = sb;
   c->handle = h;
@@ -120,7 +115,7 @@ int en_fd_alloc(struct efinet *net, struct en_sock *s) {
       return s->fd;
     }
   }
-  return -1;
+  return -EFISOCK_EMFILE;
 }
 
 struct en_sock *en_fd_get(struct efinet *net, int fd) {
@@ -138,8 +133,7 @@ struct en_sock *en_sock_new(struct efinet *net, int type) {
   s->local.sin_family = EFISOCK_AF_INET;
   s->peer.sin_family = EFISOCK_AF_INET;
   s->ops = type == EFISOCK_SOCK_STREAM ? &en_tcp_ops : &en_udp_ops;
-  int err = type == EFISOCK_SOCK_STREAM ? en_tcp_init(s) : en_udp_init(s);
-  if (err) {
+  if (s->ops->init(s) < 0) {
     en_free(net, s);
     return NULL;
   }
@@ -147,7 +141,7 @@ struct en_sock *en_sock_new(struct efinet *net, int type) {
 }
 
 void en_sock_free(struct en_sock *s) {
-  s->ops->destroy(s);
+  s->ops->abort(s);
   en_free(s->net, s);
 }
 
@@ -219,12 +213,7 @@ static void poll_once(struct efinet *net) {
   /* Time inside Poll() splits guest time into the firmware's share and the
    * socket layer's: where a throughput gap lives. */
   uint64_t t0 = en_clock(net);
-  if (target) {
-    if (target->type == EFISOCK_SOCK_STREAM)
-      ((EFI_TCP4_PROTOCOL *)target->child.proto)->Poll(target->child.proto);
-    else
-      ((EFI_UDP4_PROTOCOL *)target->child.proto)->Poll(target->child.proto);
-  }
+  if (target) target->ops->poll(target);
   if (net->cfg.clock_ns) {
     uint64_t dt = en_clock(net) - t0;
     net->stats.poll_ns += dt;
@@ -260,25 +249,13 @@ void en_count_poll(struct efinet *net, struct en_sock *s, bool productive) {
   }
 }
 
-/* Work the firmware owes us soon: Transmit, Connect or Close tokens in
- * flight (background Receives do not count: they may wait for ever). While
- * there is, the adaptive policy keeps polling instead of sleeping a tick. */
-static bool en_sock_busy(struct en_sock *s) {
-  if (s->type == EFISOCK_SOCK_STREAM) {
-    struct en_tcp *t = &s->u.tcp;
-    if (t->conn_tok.posted || t->close_tok.posted) return true;
-    for (unsigned i = 0; i < t->ntx; i++)
-      if (t->tx[i].tok.posted) return true;
-  } else {
-    for (unsigned i = 0; i < s->u.udp.ntx; i++)
-      if (s->u.udp.tx_tok[i].posted) return true;
-  }
-  return false;
-}
-
+/* Work the firmware owes us soon (ops->busy: Transmit, Connect or Close
+ * tokens in flight; background Receives do not count, they may wait for
+ * ever). While there is, the adaptive policy keeps polling instead of
+ * sleeping a tick. */
 static bool transfers_pending(struct efinet *net) {
   for (int i = 0; i < net->fd_hi; i++)
-    if (net->fds[i] && en_sock_busy(net->fds[i])) return true;
+    if (net->fds[i] && net->fds[i]->ops->busy(net->fds[i])) return true;
   return false;
 }
 
@@ -314,7 +291,7 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
     else
       en_progress_posting(net); /* under "never" too: the timer moves frames into what is posted */
     if (cond(arg)) return 0;
-    return EFISOCK_ETIMEDOUT;
+    return -EFISOCK_ETIMEDOUT;
   }
   if (!forever) bs->SetTimer(net->timer, TimerRelative, (UINT64)timeout_ms * 10000u);
   /* The adaptive spin: poll while it pays, then sleep. With a clock the
@@ -369,7 +346,7 @@ int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeou
     }
     if (cond(arg)) break;
     if (!forever && (timer_fired || bs->CheckEvent(net->timer) == EFI_SUCCESS)) {
-      rc = EFISOCK_ETIMEDOUT;
+      rc = -EFISOCK_ETIMEDOUT;
       break;
     }
   }
@@ -403,6 +380,8 @@ static void connect_all(EFI_BOOT_SERVICES *bs) {
   bs->FreePool(all);
 }
 
+/* Public convention of its own: 0 or a positive errno (no instance yet to
+ * hold one). */
 int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   if (!out || !cfg || !cfg->st || !cfg->st->BootServices) return EFISOCK_EINVAL;
   EFI_BOOT_SERVICES *bs = cfg->st->BootServices;
@@ -416,8 +395,8 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   net->cfg = *cfg;
   net->src = cfg->source ? *cfg->source : *efinet_bs_source_init(&net->bs_src, bs, cfg->image);
   struct efinet_config *c = &net->cfg;
-  /* 3 ms: under TCG a 1 ms spin misses most LAN replies and every miss costs
-   * a tick (fwnet bench --net tap: UDP 0.4 ms per round trip at 3 ms, 4.3 ms at 1 ms) */
+  /* 3 ms: a spin much shorter than a LAN round trip misses the reply, and
+   * every miss costs a tick (efi-net/README.md, on waits). */
   if (!c->poll_spin_us) c->poll_spin_us = 3000;
   if (!c->rx_tokens) c->rx_tokens = 4;
   if (c->rx_tokens > EN_MAX_TOKENS) c->rx_tokens = EN_MAX_TOKENS;
@@ -430,7 +409,7 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   if (!c->dns_timeout_ms) c->dns_timeout_ms = 2000;
   if (!c->dns_retries) c->dns_retries = 2;
 
-  int err = EFISOCK_ENOMEM;
+  int rc = -EFISOCK_ENOMEM;
   if (EFI_ERROR(bs->CreateEvent(0, 0, NULL, NULL, &net->wake))) goto fail;
   if (EFI_ERROR(bs->CreateEvent(EVT_TIMER, 0, NULL, NULL, &net->timer))) goto fail;
   if (EFI_ERROR(bs->CreateEvent(EVT_TIMER | EVT_NOTIFY_SIGNAL, TPL_CALLBACK, tick_notify, net,
@@ -438,11 +417,11 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
     goto fail;
   bs->SetTimer(net->tick, TimerPeriodic, EN_TICK_100NS);
 
-  /* One NIC handle, and every protocol from that same handle (the precedent
-   * took TCP4 and IP4Config from independently chosen handles). */
+  /* One NIC handle, and every protocol from that same handle: TCP4 and
+   * the address configuration then describe the same interface. */
   UINTN n = 0;
   EFI_HANDLE *hs = NULL;
-  err = EFISOCK_ENETDOWN;
+  rc = -EFISOCK_ENETDOWN;
   if (EFI_ERROR(net->src.locate(net->src.self, &efi_tcp4_sb_guid, &n, &hs)) || n == 0) {
     if (hs) bs->FreePool(hs);
     hs = NULL;
@@ -456,7 +435,7 @@ int efinet_open(efinet_t **out, const struct efinet_config *cfg) {
   }
   if (cfg->nic_index >= n) {
     bs->FreePool(hs);
-    err = EFISOCK_ENODEV;
+    rc = -EFISOCK_ENODEV;
     goto fail;
   }
   net->nic = hs[cfg->nic_index];
@@ -474,7 +453,7 @@ fail:
   if (net->timer) bs->CloseEvent(net->timer);
   if (net->wake) bs->CloseEvent(net->wake);
   bs->FreePool(net);
-  return err;
+  return -rc;
 }
 
 static bool no_zombies(void *a) { return ((struct efinet *)a)->zombies == NULL; }
@@ -492,8 +471,7 @@ void efinet_close(efinet_t *net) {
   while (net->zombies) {
     struct en_sock *z = net->zombies;
     net->zombies = z->next_zombie;
-    z->u.tcp.aborting = true;
-    en_sock_free(z);
+    en_sock_free(z); /* aborts */
   }
   for (unsigned i = 0; i < EN_ARRAY_SIZE(net->orphans); i++) {
     if (net->orphans[i]) {
@@ -518,7 +496,7 @@ int efinet_get_stats(efinet_t *net, int fd, struct efinet_stats *out) {
     return 0;
   }
   struct en_sock *s = en_fd_get(net, fd);
-  if (!s) return en_fail(net, EFISOCK_EBADF);
+  if (!s) return en_ret(net, -EFISOCK_EBADF);
   *out = s->stats;
   return 0;
 }

@@ -1,7 +1,8 @@
 /* Names: getaddrinfo, gethostbyname, getnameinfo.
  *
- * Lookups go through the firmware's EFI_DNS4 when it has one, else through
- * the built-in resolver: A query over UDP4 to each configured server, a fresh
+ * Lookups go through the built-in resolver or the firmware's EFI_DNS4 as
+ * efinet_config.dns_policy says (lookup_name). The built-in resolver: an
+ * A query over UDP4 to each configured server, a fresh
  * random transaction id and source port per query, replies accepted only
  * from the server's address and port 53 with our id and question, others
  * ignored (not fatal: spoof resistance), retries with a per-try deadline,
@@ -26,19 +27,20 @@ struct lookup {
   int gai; /* 0 or EFISOCK_EAI_* */
 };
 
-static int sock_call_fail(efinet_t *net) { return net->err; }
-
-/* One query over TCP (after a truncated UDP answer). */
+/* One query over TCP (after a truncated UDP answer). The resolver is a
+ * client of the public socket API; it answers in the internal convention
+ * (0 or negative errno). */
 static int query_tcp(efinet_t *net, const struct efisock_sockaddr_in *srv, const uint8_t *q,
                      int qlen, uint16_t id, const char *name, struct fwb_dns_result *res) {
   int fd = efisock_socket(net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
-  if (fd < 0) return -1;
+  if (fd < 0) return -efisock_errno(net);
   struct efisock_timeval tv = {net->cfg.dns_timeout_ms / 1000, (net->cfg.dns_timeout_ms % 1000) * 1000};
   efisock_setsockopt(net, fd, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVTIMEO, &tv, sizeof(tv));
   efisock_setsockopt(net, fd, EFISOCK_SOL_SOCKET, EFISOCK_SO_SNDTIMEO, &tv, sizeof(tv));
-  int rc = -1;
+  int rc = -EFISOCK_ENOMEM;
   uint8_t *buf = en_alloc(net, 65535 + 2);
   if (!buf) goto out;
+  rc = -EFISOCK_EPROTO; /* no usable answer */
   if (efisock_connect(net, fd, (const struct efisock_sockaddr *)srv, sizeof(*srv)) < 0) goto out;
   buf[0] = (uint8_t)(qlen >> 8);
   buf[1] = (uint8_t)qlen;
@@ -55,22 +57,22 @@ out:
   return rc;
 }
 
-static int builtin_lookup(efinet_t *net, const char *name, struct lookup *lk) {
+static void builtin_lookup(efinet_t *net, const char *name, struct lookup *lk) {
   if (net->ndns == 0) {
     lk->gai = EFISOCK_EAI_AGAIN; /* no server known */
-    return 0;
+    return;
   }
   uint8_t q[300];
   uint8_t *reply = en_alloc(net, 1500);
   if (!reply) {
     lk->gai = EFISOCK_EAI_MEMORY;
-    return 0;
+    return;
   }
   int fd = efisock_socket(net, EFISOCK_AF_INET, EFISOCK_SOCK_DGRAM, 0);
   if (fd < 0) {
     en_free(net, reply);
     lk->gai = EFISOCK_EAI_SYSTEM;
-    return 0;
+    return;
   }
   /* A random source port: a guessed port would make spoofing easy. */
   struct efisock_sockaddr_in me = {EFISOCK_AF_INET, 0, {0}, {0}};
@@ -101,10 +103,7 @@ static int builtin_lookup(efinet_t *net, const char *name, struct lookup *lk) {
         struct efisock_sockaddr_in from;
         efisock_socklen_t fl = sizeof(from);
         efisock_ssize_t n = efisock_recvfrom(net, fd, reply, 1500, 0, (struct efisock_sockaddr *)&from, &fl);
-        if (n < 0) {
-          (void)sock_call_fail(net);
-          break; /* ICMP error: try the next server */
-        }
+        if (n < 0) break; /* ICMP error: try the next server */
         /* Source check: exactly the server we asked, from port 53. */
         if (from.sin_addr.s_addr != srv.sin_addr.s_addr || from.sin_port != srv.sin_port) continue;
         if (fwb_dns_parse(reply, (size_t)n, id, name, &lk->res) != 0) continue;
@@ -127,7 +126,6 @@ static int builtin_lookup(efinet_t *net, const char *name, struct lookup *lk) {
   }
   efisock_close(net, fd);
   en_free(net, reply);
-  return 0;
 }
 
 /* ---- firmware DNS4 ---- */
@@ -234,13 +232,46 @@ static void dns4_lookup(efinet_t *net, const char *name, struct lookup *lk) {
   lk->res.canon[cl] = 0;
 }
 
+/* The policy (enum efinet_dns_policy in socket.h says why the default). */
 static void lookup_name(efinet_t *net, const char *name, struct lookup *lk) {
+  enum efinet_dns_policy pol = net->cfg.use_builtin_resolver ? EFINET_DNS_BUILTIN_ONLY
+                                                             : net->cfg.dns_policy;
+  bool dns4 = net->dns4_sb != NULL;
   memset(lk, 0, sizeof(*lk));
   en_ip_discover(net);
-  if (net->dns4_sb && !net->cfg.use_builtin_resolver)
-    dns4_lookup(net, name, lk);
-  else
+  switch (pol) {
+  case EFINET_DNS_DNS4_ONLY:
+    if (dns4)
+      dns4_lookup(net, name, lk);
+    else
+      lk->gai = EFISOCK_EAI_FAIL;
+    return;
+  case EFINET_DNS_DNS4_FIRST:
+    if (dns4) {
+      dns4_lookup(net, name, lk);
+      if (lk->gai == 0) return;
+      memset(lk, 0, sizeof(*lk));
+    }
     builtin_lookup(net, name, lk);
+    return;
+  case EFINET_DNS_BUILTIN_ONLY:
+    builtin_lookup(net, name, lk);
+    return;
+  case EFINET_DNS_BUILTIN_FIRST:
+  default:
+    /* DNS4 only when the built-in could not ask anyone: a server that did
+     * not answer it would not answer DnsDxe either. */
+    if (dns4 && (net->ndns == 0 || !net->udp4_sb)) {
+      dns4_lookup(net, name, lk);
+      return;
+    }
+    builtin_lookup(net, name, lk);
+    if (dns4 && lk->gai == EFISOCK_EAI_SYSTEM) {
+      memset(lk, 0, sizeof(*lk));
+      dns4_lookup(net, name, lk);
+    }
+    return;
+  }
 }
 
 /* ---- getaddrinfo ---- */

@@ -1,4 +1,5 @@
-/* EFI status -> errno, in one table, and errno names.
+/* EFI status -> errno and EFI status names, in one table (errno values and
+ * names are fwbase's: fwbase/errno.h).
  *
  * Where a status is ambiguous the mapping follows what Linux reports for the
  * same network condition: EFI_NO_MAPPING (no address yet) is ENETDOWN as for

@@ -57,7 +57,16 @@ struct en_child {
   void *proto;
 };
 
+/* A socket type's operations (tcp.c, udp.c). Nothing outside a type's file
+ * touches that type's state (en_sock.u): the core calls through this table,
+ * and every member is set (no NULL checks in the core).
+ *
+ * Return convention, here as everywhere inside efi-net: negative errno
+ * (-EFISOCK_E...) on failure, >= 0 on success. The efisock_* / efinet_*
+ * entry points convert once, with en_ret(). */
 struct en_sock_ops {
+  int (*init)(struct en_sock *s); /* tokens and defaults, at creation */
+  int (*open)(struct en_sock *s); /* socket(): firmware resources needed from the start */
   int (*bind)(struct en_sock *s, const struct efisock_sockaddr_in *a);
   int (*listen)(struct en_sock *s, int backlog);
   int (*accept)(struct en_sock *s, struct en_sock **out);
@@ -67,13 +76,27 @@ struct en_sock_ops {
   efisock_ssize_t (*recv)(struct en_sock *s, void *buf, size_t len, int flags,
                           struct efisock_sockaddr_in *from);
   int (*shutdown)(struct en_sock *s, int how);
-  /* Start closing. Returns true when the socket can be destroyed now,
-   * false when it must linger (graceful close in progress). */
+  /* Start closing (and, for a lingering socket, check on it). Returns true
+   * when the socket can be aborted now, false when it must linger
+   * (graceful close in progress). */
   bool (*close)(struct en_sock *s);
+  /* Abort whatever is in flight (the firmware lets go of every token) and
+   * release every resource; the socket object itself is freed by the core. */
+  void (*abort)(struct en_sock *s);
   void (*progress)(struct en_sock *s); /* consume completions, repost tokens */
+  void (*poll)(struct en_sock *s);     /* one Poll() of the socket's protocol */
+  /* Work the firmware owes soon (Transmit, Connect, Close in flight). */
+  bool (*busy)(struct en_sock *s);
   unsigned (*poll_mask)(struct en_sock *s);
-  void (*destroy)(struct en_sock *s); /* abort, release every resource */
   int (*sockname)(struct en_sock *s, struct efisock_sockaddr_in *out);
+  int (*peername)(struct en_sock *s, struct efisock_sockaddr_in *out); /* -ENOTCONN */
+  bool (*accepting)(struct en_sock *s); /* SO_ACCEPTCONN */
+  /* SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF (SOL_SOCKET) and TCP_NODELAY
+   * (IPPROTO_TCP), value already read: applied, or -errno saying why not. */
+  int (*setopt)(struct en_sock *s, int level, int name, int value);
+  int (*nread)(struct en_sock *s); /* FIONREAD: bytes readable, or -errno */
+  /* IP_ADD_MEMBERSHIP (join) / IP_DROP_MEMBERSHIP. */
+  int (*membership)(struct en_sock *s, bool join, const struct efisock_ip_mreq *m);
 };
 
 struct en_rxbuf {
@@ -91,23 +114,22 @@ struct en_txbuf {
   uint8_t *buf;
 };
 
+/* TCP socket states (tcp.c draws the diagram). */
 enum en_tcp_state {
-  EN_TCP_NEW,        /* no connection yet */
+  EN_TCP_NEW,        /* no connection yet; the TCP4 child is not configured */
+  EN_TCP_LISTEN,     /* configured passive; Accept token posted while backlog allows */
   EN_TCP_CONNECTING, /* Connect token outstanding */
   EN_TCP_CONNECTED,
-  EN_TCP_LISTEN,
-  EN_TCP_CLOSED, /* failed, reset or closed: no more I/O */
+  EN_TCP_CLOSING,    /* close()d: no descriptor, lingering until the firmware closes */
+  EN_TCP_CLOSED,     /* failed, reset or closed: no more I/O */
 };
 
 struct en_tcp {
   enum en_tcp_state state;
-  bool configured;
-  bool rd_eof;   /* FIN received (after buffered data) */
-  bool rd_shut;  /* shutdown(SHUT_RD) */
-  bool wr_shut;  /* Close() issued: no more sends */
-  bool aborting; /* destroy by abort, not graceful */
-  bool closing_zombie; /* close() called: lingering until the firmware closes */
-  bool connect_pending_report; /* non-blocking connect done, not yet reported by connect() */
+  /* The only flags beside the state: they are independent of it. */
+  bool rd_shut;        /* shutdown(SHUT_RD): reads return end of stream */
+  bool wr_shut;        /* Close() posted (shutdown(SHUT_WR) or close()): no more sends */
+  bool connect_report; /* non-blocking connect: success not yet reported by connect() */
   struct en_tok conn_tok;
   struct en_tok close_tok;
   struct en_rxbuf rx[EN_MAX_TOKENS];
@@ -138,6 +160,8 @@ struct en_udp {
   unsigned ntx;
   struct en_dgram *q_head, *q_tail;
   uint32_t q_bytes;
+  EFI_IPv4_ADDRESS groups[20]; /* multicast memberships, joined after every Configure() */
+  unsigned ngroups;
 };
 
 struct en_sock {
@@ -147,7 +171,11 @@ struct en_sock {
   int fd;
   int type;
   bool nonblock, reuseaddr, keepalive, nodelay, bound, rcvbuf_set;
-  int so_error; /* errno, cleared by SO_ERROR */
+  bool broadcast;      /* SO_BROADCAST: UDP may send to a broadcast address */
+  bool linger;         /* SO_LINGER on: close() waits linger_s, or aborts when 0 */
+  unsigned linger_s;
+  int so_error; /* pending error (a positive errno, the SO_ERROR value): read and
+                 * cleared only through en_sock_error() */
   unsigned rcvtimeo_ms, sndtimeo_ms; /* 0: forever */
   unsigned rcvbuf, sndbuf;
   struct efisock_sockaddr_in local, peer;
@@ -166,7 +194,7 @@ struct efinet {
   struct efinet_fwsource src;
   struct efinet_bs_source bs_src; /* src's state when no source was given */
   struct efinet_config cfg;
-  int err; /* errno of the last failed call */
+  int err; /* errno of the last failed call (written by en_ret alone) */
   int h_err;
 
   /* the NIC: every protocol below comes from this one handle */
@@ -182,6 +210,9 @@ struct efinet {
   EFI_IPv4_ADDRESS dns[4];
   unsigned ndns;
   bool dns_overridden;
+  /* Legacy IP4_CONFIG Start()ed by us: its events live until efinet_close()
+   * (never Stop(): it loses the configuration, ipconfig.c). */
+  EFI_EVENT legacy_done, legacy_reconfig;
 
   /* events: wake (signalled by every token notify), a deadline timer, a tick */
   EFI_EVENT wake, timer, tick;
@@ -207,10 +238,9 @@ struct efinet {
 /* core.c */
 void *en_alloc(struct efinet *net, size_t n); /* zeroed pool memory */
 void en_free(struct efinet *net, void *p);
-int en_fail(struct efinet *net, int err); /* sets errno, returns -1 */
 void en_progress(struct efinet *net);
 /* Block until cond(arg) holds or the deadline passes. Polls the firmware
- * through poll_proto per the poll policy. Returns 0, or ETIMEDOUT. */
+ * through the sockets' ops->poll per the poll policy. Returns 0, or -ETIMEDOUT. */
 int en_wait(struct efinet *net, bool (*cond)(void *), void *arg, unsigned timeout_ms, bool forever);
 /* Time a firmware call into stats.call_ns (when the config gives a clock). */
 uint64_t en_clock(struct efinet *net);
@@ -222,10 +252,10 @@ int en_child_create(struct efinet *net, EFI_SERVICE_BINDING_PROTOCOL *sb, EFI_GU
                     struct en_child *c);
 void en_child_destroy(struct efinet *net, struct en_child *c);
 
-int en_fd_alloc(struct efinet *net, struct en_sock *s);
+int en_fd_alloc(struct efinet *net, struct en_sock *s); /* the fd, or -EMFILE */
 struct en_sock *en_fd_get(struct efinet *net, int fd);
 struct en_sock *en_sock_new(struct efinet *net, int type);
-void en_sock_free(struct en_sock *s);
+void en_sock_free(struct en_sock *s); /* aborts what is in flight, then frees */
 
 /* ipconfig.c */
 int en_ip_discover(struct efinet *net);               /* read what firmware has */
@@ -234,16 +264,45 @@ void en_ip_release(struct efinet *net);
 
 /* tcp.c / udp.c */
 extern const struct en_sock_ops en_tcp_ops, en_udp_ops;
-int en_tcp_init(struct en_sock *s);
-int en_udp_init(struct en_sock *s);
-int en_tcp_open_child(struct en_sock *s);
-/* socket ops return a positive errno; send/recv return -errno on failure */
-/* Apply efi-net's workarounds for TCP4/UDP4 Configure (quirks 1, 2, 6). */
+/* TCP4/UDP4 Configure with efi-net's workarounds (quirks
+ * default-address-already-started and no-mapping, efi-quirks/QUIRKS.md).
+ * A wrapper of one firmware call, so it answers in the firmware's
+ * convention (EFI_STATUS): the caller maps the status by context. */
 EFI_STATUS en_configure_retry(struct efinet *net, void *cfgdata, bool udp, void *proto);
+/* Quirk routes-not-applied: give the instance the IP4 default route. */
 void en_add_default_route(struct efinet *net, void *proto, bool udp);
 
-/* select.c */
-unsigned en_sock_poll_mask(struct en_sock *s);
+/* SO_RCVBUF / SO_SNDBUF as Linux stores them: doubled, with its minimum. */
+static inline unsigned en_linux_buf(int v, unsigned min_half) {
+  return v < (int)min_half ? 2u * min_half : (unsigned)v * 2u;
+}
+
+/* ---- the error convention ---- */
+
+/* An EFI status as an internal return code: 0, or negative errno. */
+static inline int en_status_rc(EFI_STATUS st) { return -efisock_status_to_errno(st); }
+
+/* Read and clear a socket's pending error (as Linux's sock_error()):
+ * returns it as a negative errno, or dflt when none is pending. */
+static inline int en_sock_error(struct en_sock *s, int dflt) {
+  int e = s->so_error;
+  s->so_error = 0;
+  return e ? -e : dflt;
+}
+
+/* The public boundary: an internal return code (negative errno, or >= 0)
+ * in the socket API's convention (-1 with the instance's errno set, or the
+ * value). The only place efinet.err is written. */
+static inline int en_ret(struct efinet *net, int rc) {
+  if (rc >= 0) return rc;
+  net->err = -rc;
+  return -1;
+}
+static inline efisock_ssize_t en_ret_ssize(struct efinet *net, efisock_ssize_t rc) {
+  if (rc >= 0) return rc;
+  net->err = (int)-rc;
+  return -1;
+}
 
 /* helpers */
 static inline uint32_t en_ip_u32(const EFI_IPv4_ADDRESS *a) {

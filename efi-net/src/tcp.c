@@ -10,10 +10,9 @@
  * When to post. By default one token is outstanding per socket, (re)posted
  * only at the safe point right after a Poll() (and before sleeping): the
  * frames a Poll brings wait in TCP4's own buffer and the Receive posted next
- * takes them at once. On EDK2 under TCG that costs about 15% less guest time
- * per MB than a token waiting in TCP4 for each frame (bench/README.md);
- * BITS ran this way by accident of its loop. Before Close() every free token
- * is posted, since EDK2 accepts no Receive after it (the rest of a
+ * takes them at once, instead of a token waiting in TCP4 for each frame
+ * (efi-net/README.md gives the measurements). Before Close() every free
+ * token is posted, since EDK2 accepts no Receive after it (the rest of a
  * half-closed stream and its FIN arrive in those). rx_keep_posted keeps all
  * rx_tokens posted through Polls instead.
  *
@@ -25,6 +24,33 @@
  * every safe point progresses, with a deadline after which it is aborted.
  * Teardown order: Configure(NULL) (firmware lets go of every token),
  * DestroyChild, then events closed and buffers freed.
+ *
+ * States (enum en_tcp_state). TCP4 runs the RFC 793 machine itself; a socket
+ * needs only the states its calls can tell apart:
+ *
+ *                 socket()
+ *                    |
+ *                    v         listen(): Configure(passive)
+ *       .-------->  NEW  --------------------------------> LISTEN
+ *       |            |                                       |
+ *       |            | connect(): Configure(active),         | Accept token done:
+ *       |            | Connect token posted                  | a new socket
+ *       |            v                                       v
+ *       |       CONNECTING --- Connect done (SUCCESS) ---> CONNECTED
+ *       |            |                                    |       |
+ *       |            | Connect failed                     |       | close(), nothing unread:
+ *       |            v                                    |       | Close token posted
+ *       '------- CLOSED <-- reset or error, reported -----'       v
+ *    connect()                by recv()/send()                 CLOSING
+ *    again: Configure(NULL)                                    (no descriptor; progressed
+ *                                                              at every safe point)
+ *
+ * close() in any other state, with unread data, or a CLOSING socket whose
+ * Close completed, was reset or passed close_timeout_ms: aborted
+ * (Configure(NULL)) and freed. The TCP4 child is configured in every state
+ * but NEW. Independent of the state: rd_shut (shutdown(SHUT_RD)), wr_shut
+ * (Close() posted: by shutdown(SHUT_WR) in CONNECTED, or by close()), and
+ * connect_report (a non-blocking connect's success not yet reported).
  */
 #include "internal.h"
 
@@ -33,7 +59,7 @@ static EFI_TCP4_PROTOCOL *P(struct en_sock *s) { return s->child.proto; }
 
 enum { EN_RX_EOF = 3, EN_RX_ERR = 4 };
 
-int en_tcp_init(struct en_sock *s) {
+static int tcp_init(struct en_sock *s) {
   struct efinet *net = s->net;
   struct en_tcp *t = &s->u.tcp;
   int err = 0;
@@ -46,7 +72,7 @@ int en_tcp_init(struct en_sock *s) {
   for (unsigned i = 0; i < t->ntx; i++) err |= en_tok_init(net, &t->tx[i].tok);
   s->sndbuf = t->ntx * net->cfg.tx_token_size;
   s->rcvbuf = t->nrx * net->cfg.rx_token_size;
-  return err ? EFISOCK_ENOMEM : 0;
+  return err ? -EFISOCK_ENOMEM : 0;
 }
 
 /* Buffers only for sockets that carry data (not for listeners). */
@@ -55,10 +81,10 @@ static int alloc_io(struct en_sock *s) {
   struct en_tcp *t = &s->u.tcp;
   for (unsigned i = 0; i < t->nrx; i++)
     if (!t->rx[i].buf && !(t->rx[i].buf = en_alloc(net, net->cfg.rx_token_size)))
-      return EFISOCK_ENOMEM;
+      return -EFISOCK_ENOMEM;
   for (unsigned i = 0; i < t->ntx; i++)
     if (!t->tx[i].buf && !(t->tx[i].buf = en_alloc(net, net->cfg.tx_token_size)))
-      return EFISOCK_ENOMEM;
+      return -EFISOCK_ENOMEM;
   return 0;
 }
 
@@ -70,7 +96,8 @@ static unsigned rx_in_use(struct en_tcp *t) {
   return n;
 }
 
-/* Keep Receive tokens posted, in ring order, while the stream is open: all
+/* Keep Receive tokens posted, in ring order, while the stream is open
+ * (CONNECTED, or CLOSING: what still arrives is discarded): all
  * of them with rx_keep_posted; otherwise one in use at a time (posted or
  * holding unread data), posted only at the safe point after a Poll (the
  * file's head says why); every free one when all is true (before Close():
@@ -78,7 +105,7 @@ static unsigned rx_in_use(struct en_tcp *t) {
 static void post_rx_some(struct en_sock *s, bool all) {
   struct en_tcp *t = &s->u.tcp;
   struct efinet *net = s->net;
-  if (t->state != EN_TCP_CONNECTED || t->rd_shut) return;
+  if ((t->state != EN_TCP_CONNECTED && t->state != EN_TCP_CLOSING) || t->rd_shut) return;
   bool keep = net->cfg.rx_keep_posted || all;
   if (!keep && !net->rx_post_open) return;
   unsigned limit = keep ? t->nrx : 1;
@@ -145,17 +172,17 @@ static void became_connected(struct en_sock *s) {
   if (alloc_io(s)) {
     s->so_error = EFISOCK_ENOMEM;
     t->state = EN_TCP_CLOSED;
-    t->aborting = true;
     return;
   }
   post_rx(s);
 }
 
-static int connect_status_errno(EFI_STATUS st) {
+/* A failed Connect as an rc (negative errno). */
+static int connect_status_rc(EFI_STATUS st) {
   /* A RST answering our SYN is a refusal, however the firmware names it. */
-  if (st == EFI_CONNECTION_RESET) return EFISOCK_ECONNREFUSED;
-  int e = efisock_status_to_errno(st);
-  return e ? e : EFISOCK_ECONNREFUSED;
+  if (st == EFI_CONNECTION_RESET) return -EFISOCK_ECONNREFUSED;
+  int rc = en_status_rc(st);
+  return rc ? rc : -EFISOCK_ECONNREFUSED;
 }
 
 static void accept_one(struct en_sock *ls) {
@@ -175,8 +202,12 @@ static void accept_one(struct en_sock *ls) {
   ns->child.sb = net->tcp4_sb;
   ns->child.handle = h;
   ns->child.proto = proto;
-  ns->u.tcp.configured = true;
   ns->bound = true;
+  /* The child runs with the listener's ControlOption (TcpDxe copies it). */
+  ns->nodelay = ls->nodelay;
+  ns->keepalive = ls->keepalive;
+  ns->rcvbuf_set = ls->rcvbuf_set;
+  if (ls->rcvbuf_set) ns->rcvbuf = ls->rcvbuf;
   became_connected(ns);
   unsigned slot = (lt->acq_head + lt->acq_len) % EN_ARRAY_SIZE(lt->acq);
   lt->acq[slot] = ns;
@@ -202,7 +233,7 @@ static void tcp_progress(struct en_sock *s) {
     if (st == EFI_SUCCESS && t->state == EN_TCP_CONNECTING) {
       became_connected(s);
     } else if (t->state == EN_TCP_CONNECTING) {
-      s->so_error = connect_status_errno(st);
+      s->so_error = -connect_status_rc(st);
       t->state = EN_TCP_CLOSED;
     }
   }
@@ -214,17 +245,18 @@ static void tcp_progress(struct en_sock *s) {
     EFI_STATUS st = r->tok.u.hdr.Status;
     s->stats.rx_completed++;
     net->stats.rx_completed++;
-    if (st == EFI_SUCCESS) {
-      r->len = r->rxd.DataLength;
+    if (st == EFI_SUCCESS || st == EFI_ABORTED) {
+      /* EFI_ABORTED and EFI_SUCCESS with 0 bytes carry nothing (quirks
+       * receive-empty-first, receive-aborted-first): the token keeps its
+       * place in the ring as empty data, so the read index passes it in
+       * order instead of waiting on a free slot. */
+      r->len = st == EFI_SUCCESS ? r->rxd.DataLength : 0;
       r->off = 0;
       r->state = EN_RX_DATA;
       s->stats.rx_bytes += r->len;
       net->stats.rx_bytes += r->len;
-      if (r->len == 0) r->state = EN_RX_FREE; /* nothing delivered; repost */
     } else if (st == EFI_CONNECTION_FIN) {
       r->state = EN_RX_EOF;
-    } else if (st == EFI_ABORTED) {
-      r->state = EN_RX_FREE;
     } else {
       r->state = EN_RX_ERR;
       if (!s->so_error) s->so_error = efisock_status_to_errno(st);
@@ -248,8 +280,14 @@ static void tcp_progress(struct en_sock *s) {
     t->listen_tok.posted = 0;
     if (t->listen_tok.u.hdr.Status == EFI_SUCCESS) accept_one(s);
   }
+  /* Empty tokens at the head are read at once. */
+  for (struct en_rxbuf *h = &t->rx[t->rx_read]; t->nrx && h->state == EN_RX_DATA && h->off == h->len;
+       h = &t->rx[t->rx_read]) {
+    h->state = EN_RX_FREE;
+    t->rx_read = (t->rx_read + 1) % t->nrx;
+  }
   if (en_tok_complete(&t->close_tok)) t->close_tok.posted = 0; /* close_done stays visible via done */
-  if (t->closing_zombie) {
+  if (t->state == EN_TCP_CLOSING) {
     /* A closing socket discards what still arrives, so the window stays
      * open and the peer's FIN can get through. */
     while (t->rx[t->rx_read].state == EN_RX_DATA) {
@@ -265,7 +303,10 @@ static void tcp_progress(struct en_sock *s) {
 
 static void fill_options(struct en_sock *s, EFI_TCP4_OPTION *o, unsigned backlog) {
   memset(o, 0, sizeof(*o));
-  o->ReceiveBufferSize = s->rcvbuf > 0x40000 ? s->rcvbuf : 0x40000;
+  /* SO_RCVBUF, when set, is TCP4's receive buffer (the window the peer
+   * sees); otherwise 256 KiB, which keeps a LAN transfer from waiting on
+   * the window. */
+  o->ReceiveBufferSize = s->rcvbuf_set ? s->rcvbuf : 0x40000;
   o->SendBufferSize = 0x40000;
   o->MaxSynBackLog = backlog ? backlog : 5;
   o->ConnectionTimeout = s->sndtimeo_ms ? (s->sndtimeo_ms + 999) / 1000 : 0;
@@ -285,7 +326,6 @@ static void fill_options(struct en_sock *s, EFI_TCP4_OPTION *o, unsigned backlog
 static int tcp_configure(struct en_sock *s, bool active, const struct efisock_sockaddr_in *remote,
                          unsigned backlog) {
   struct efinet *net = s->net;
-  struct en_tcp *t = &s->u.tcp;
   EFI_TCP4_CONFIG_DATA cd;
   EFI_TCP4_OPTION opt;
   memset(&cd, 0, sizeof(cd));
@@ -309,19 +349,17 @@ static int tcp_configure(struct en_sock *s, bool active, const struct efisock_so
     st = en_configure_retry(net, &cd, false, P(s));
   }
   if (EFI_ERROR(st)) {
-    if (st == EFI_ACCESS_DENIED || st == EFI_IP_ADDRESS_CONFLICT) return EFISOCK_EADDRINUSE;
-    if (st == EFI_INVALID_PARAMETER && !active) return EFISOCK_EADDRNOTAVAIL;
-    return efisock_status_to_errno(st);
+    if (st == EFI_ACCESS_DENIED || st == EFI_IP_ADDRESS_CONFLICT) return -EFISOCK_EADDRINUSE;
+    if (st == EFI_INVALID_PARAMETER && !active) return -EFISOCK_EADDRNOTAVAIL;
+    return en_status_rc(st);
   }
-  t->configured = true;
   en_add_default_route(net, P(s), false);
   return 0;
 }
 
+/* Only for a configured child (tcp_configure succeeded). */
 static void tcp_unconfigure(struct en_sock *s) {
-  struct en_tcp *t = &s->u.tcp;
-  if (t->configured && P(s)) P(s)->Configure(P(s), NULL);
-  t->configured = false;
+  if (P(s)) P(s)->Configure(P(s), NULL);
 }
 
 /* ---- operations ---- */
@@ -330,14 +368,14 @@ static bool port_in_use(struct en_sock *s, uint16_t port) {
   struct efinet *net = s->net;
   for (int i = 0; i < net->fd_hi; i++) {
     struct en_sock *o = net->fds[i];
-    if (o && o != s && o->type == EFISOCK_SOCK_STREAM && o->bound && o->local.sin_port == port)
+    if (o && o != s && o->ops == &en_tcp_ops && o->bound && o->local.sin_port == port)
       return true;
   }
   return false;
 }
 
 /* SO_REUSEADDR (documented meaning): EFI has no such option, and a port
- * stays taken until the old TCP4 child is destroyed (quirk 9). With it set,
+ * stays taken until the old TCP4 child is destroyed. With it set,
  * bind() aborts closing (zombie) sockets that hold the port; without it,
  * such a port gives EADDRINUSE, as a port in TIME_WAIT does on Linux. */
 static int reclaim_port(struct en_sock *s, uint16_t port) {
@@ -346,29 +384,28 @@ static int reclaim_port(struct en_sock *s, uint16_t port) {
   int found = 0;
   while (*pp) {
     struct en_sock *z = *pp;
-    if (z->type == EFISOCK_SOCK_STREAM && z->local.sin_port == port) {
+    if (z->ops == &en_tcp_ops && z->local.sin_port == port) {
       found = 1;
       if (s->reuseaddr) {
         *pp = z->next_zombie;
-        z->u.tcp.aborting = true;
-        en_sock_free(z);
+        en_sock_free(z); /* aborts */
         continue;
       }
     }
     pp = &z->next_zombie;
   }
-  return found && !s->reuseaddr ? EFISOCK_EADDRINUSE : 0;
+  return found && !s->reuseaddr ? -EFISOCK_EADDRINUSE : 0;
 }
 
 static int tcp_bind(struct en_sock *s, const struct efisock_sockaddr_in *a) {
-  if (s->bound || s->u.tcp.state != EN_TCP_NEW) return EFISOCK_EINVAL;
+  if (s->bound || s->u.tcp.state != EN_TCP_NEW) return -EFISOCK_EINVAL;
   if (a->sin_addr.s_addr && s->net->have_addr &&
       a->sin_addr.s_addr != en_ip_sin(&s->net->addr).s_addr)
-    return EFISOCK_EADDRNOTAVAIL;
+    return -EFISOCK_EADDRNOTAVAIL;
   if (a->sin_port) {
-    if (port_in_use(s, a->sin_port)) return EFISOCK_EADDRINUSE;
-    int e = reclaim_port(s, a->sin_port);
-    if (e) return e;
+    if (port_in_use(s, a->sin_port)) return -EFISOCK_EADDRINUSE;
+    int rc = reclaim_port(s, a->sin_port);
+    if (rc < 0) return rc;
   }
   s->local.sin_addr = a->sin_addr;
   s->local.sin_port = a->sin_port;
@@ -384,9 +421,9 @@ static int tcp_listen(struct en_sock *s, int backlog) {
     t->backlog = b;
     return 0;
   }
-  if (t->state != EN_TCP_NEW) return EFISOCK_EINVAL;
-  int e = tcp_configure(s, false, NULL, b);
-  if (e) return e;
+  if (t->state != EN_TCP_NEW) return -EFISOCK_EINVAL;
+  int rc = tcp_configure(s, false, NULL, b);
+  if (rc < 0) return rc;
   t->backlog = b;
   t->state = EN_TCP_LISTEN;
   s->bound = true;
@@ -395,21 +432,17 @@ static int tcp_listen(struct en_sock *s, int backlog) {
   return 0;
 }
 
-struct sock_cond {
-  struct en_sock *s;
-};
-
 static bool accept_ready(void *a) { return ((struct en_sock *)a)->u.tcp.acq_len > 0; }
 
 static int tcp_accept(struct en_sock *s, struct en_sock **out) {
   struct efinet *net = s->net;
   struct en_tcp *t = &s->u.tcp;
-  if (t->state != EN_TCP_LISTEN) return EFISOCK_EINVAL;
+  if (t->state != EN_TCP_LISTEN) return -EFISOCK_EINVAL;
   tcp_progress(s);
   if (!t->acq_len) {
-    int e = s->nonblock ? en_wait(net, accept_ready, s, 0, false)
-                        : en_wait(net, accept_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0);
-    if (e) return EFISOCK_EAGAIN;
+    int rc = s->nonblock ? en_wait(net, accept_ready, s, 0, false)
+                         : en_wait(net, accept_ready, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0);
+    if (rc < 0) return -EFISOCK_EAGAIN;
   }
   *out = t->acq[t->acq_head];
   t->acq_head = (t->acq_head + 1) % EN_ARRAY_SIZE(t->acq);
@@ -428,17 +461,18 @@ static int tcp_connect(struct en_sock *s, const struct efisock_sockaddr_in *a) {
   struct en_tcp *t = &s->u.tcp;
   switch (t->state) {
   case EN_TCP_CONNECTING:
-    return EFISOCK_EALREADY;
+    return -EFISOCK_EALREADY;
   case EN_TCP_CONNECTED:
     /* Like Linux: the first connect() after a non-blocking connect
      * completed reports that success; later ones say EISCONN. */
-    if (t->connect_pending_report) {
-      t->connect_pending_report = false;
+    if (t->connect_report) {
+      t->connect_report = false;
       return 0;
     }
-    return EFISOCK_EISCONN;
+    return -EFISOCK_EISCONN;
   case EN_TCP_LISTEN:
-    return EFISOCK_EISCONN;
+  case EN_TCP_CLOSING: /* not reachable: a closing socket has no descriptor */
+    return -EFISOCK_EISCONN;
   case EN_TCP_CLOSED:
     /* A failed connect leaves the socket reusable, as on Linux. */
     tcp_unconfigure(s);
@@ -447,17 +481,17 @@ static int tcp_connect(struct en_sock *s, const struct efisock_sockaddr_in *a) {
   case EN_TCP_NEW:
     break;
   }
-  if (a->sin_addr.s_addr == 0 || a->sin_port == 0) return EFISOCK_ECONNREFUSED;
-  int e = tcp_configure(s, true, a, 0);
-  if (e) return e;
+  if (a->sin_addr.s_addr == 0 || a->sin_port == 0) return -EFISOCK_ECONNREFUSED;
+  int rc = tcp_configure(s, true, a, 0);
+  if (rc < 0) return rc;
   s->peer = *a;
   en_tok_arm(&t->conn_tok);
   EFI_STATUS st = P(s)->Connect(P(s), &t->conn_tok.u.conn);
   if (EFI_ERROR(st)) {
     t->conn_tok.posted = 0;
     tcp_unconfigure(s);
-    if (st == EFI_ACCESS_DENIED) return EFISOCK_EISCONN;
-    return connect_status_errno(st);
+    if (st == EFI_ACCESS_DENIED) return -EFISOCK_EISCONN;
+    return connect_status_rc(st);
   }
   t->state = EN_TCP_CONNECTING;
   s->bound = true;
@@ -466,16 +500,14 @@ static int tcp_connect(struct en_sock *s, const struct efisock_sockaddr_in *a) {
   if (s->nonblock) {
     tcp_progress(s);
     if (t->state == EN_TCP_CONNECTED) return 0;
-    t->connect_pending_report = true;
-    return EFISOCK_EINPROGRESS;
+    t->connect_report = true;
+    return -EFISOCK_EINPROGRESS;
   }
   /* Like Linux, SO_SNDTIMEO bounds a blocking connect: EINPROGRESS after. */
-  if (en_wait(net, connect_done, s, s->sndtimeo_ms, s->sndtimeo_ms == 0))
-    return EFISOCK_EINPROGRESS;
+  if (en_wait(net, connect_done, s, s->sndtimeo_ms, s->sndtimeo_ms == 0) < 0)
+    return -EFISOCK_EINPROGRESS;
   if (t->state == EN_TCP_CONNECTED) return 0;
-  e = s->so_error ? s->so_error : EFISOCK_ECONNREFUSED;
-  s->so_error = 0;
-  return e;
+  return en_sock_error(s, -EFISOCK_ECONNREFUSED);
 }
 
 static bool rx_head_ready(void *a) {
@@ -498,11 +530,7 @@ static efisock_ssize_t tcp_recv(struct en_sock *s, void *buf, size_t len, int fl
   if (t->state == EN_TCP_CONNECTING) {
     if (nb) return -EFISOCK_EAGAIN;
     if (en_wait(net, connect_done, s, s->rcvtimeo_ms, s->rcvtimeo_ms == 0)) return -EFISOCK_EAGAIN;
-    if (t->state != EN_TCP_CONNECTED) {
-      int e = s->so_error ? s->so_error : EFISOCK_ENOTCONN;
-      s->so_error = 0;
-      return -e;
-    }
+    if (t->state != EN_TCP_CONNECTED) return en_sock_error(s, -EFISOCK_ENOTCONN);
   }
   size_t copied = 0;
   bool nb_polled = false;
@@ -539,15 +567,11 @@ static efisock_ssize_t tcp_recv(struct en_sock *s, void *buf, size_t len, int fl
       /* Report the error once; afterwards the stream reads as ended. */
       t->rx[t->rx_read].state = EN_RX_EOF;
       t->state = EN_TCP_CLOSED;
-      int e = s->so_error ? s->so_error : EFISOCK_ECONNRESET;
-      s->so_error = 0;
-      return -e;
+      return en_sock_error(s, -EFISOCK_ECONNRESET);
     }
     if (t->state == EN_TCP_CLOSED) {
       if (copied) return (efisock_ssize_t)copied;
-      int e = s->so_error;
-      s->so_error = 0;
-      return e ? -e : 0;
+      return en_sock_error(s, 0); /* the error once, then end of stream */
     }
     if (nb) {
       if (copied || en_wait(net, rx_head_ready, s, 0, false))
@@ -567,6 +591,19 @@ static int free_tx(struct en_sock *s) {
   return -1;
 }
 
+/* Bytes send() may hand to TCP4 now: SO_SNDBUF bounds the bytes in
+ * Transmit tokens not yet completed (acknowledged), one token at most. */
+static uint32_t tx_room(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  if (free_tx(s) < 0) return 0;
+  uint32_t inflight = 0;
+  for (unsigned i = 0; i < t->ntx; i++)
+    if (t->tx[i].tok.posted) inflight += t->tx[i].txd.DataLength;
+  if (inflight >= s->sndbuf) return 0;
+  uint32_t room = s->sndbuf - inflight;
+  return room < s->net->cfg.tx_token_size ? room : s->net->cfg.tx_token_size;
+}
+
 struct tx_wait {
   struct en_sock *s;
   uint64_t tick;
@@ -575,7 +612,7 @@ static bool tx_space(void *a) {
   struct tx_wait *w = a;
   struct en_sock *s = w->s;
   struct en_tcp *t = &s->u.tcp;
-  return free_tx(s) >= 0 || s->so_error || t->state != EN_TCP_CONNECTED || t->wr_shut ||
+  return tx_room(s) > 0 || s->so_error || t->state != EN_TCP_CONNECTED || t->wr_shut ||
          (w->tick && s->net->ticks > w->tick);
 }
 
@@ -591,16 +628,15 @@ static efisock_ssize_t tcp_send(struct en_sock *s, const void *buf, size_t len, 
   }
   tcp_progress(s);
   if (s->so_error && t->state != EN_TCP_CONNECTING) {
-    int e = s->so_error;
-    s->so_error = 0;
     if (t->state == EN_TCP_CONNECTED) t->state = EN_TCP_CLOSED;
-    return -e;
+    return en_sock_error(s, 0);
   }
   if (t->state != EN_TCP_CONNECTED || t->wr_shut) return -EFISOCK_EPIPE;
   size_t sent = 0;
   while (sent < len) {
     int i = free_tx(s);
-    if (i < 0) {
+    uint32_t room = tx_room(s);
+    if (i < 0 || room == 0) {
       struct tx_wait w = {s, 0};
       if (nb ? en_wait(net, tx_space, &w, 0, false)
              : en_wait(net, tx_space, &w, s->sndtimeo_ms, s->sndtimeo_ms == 0))
@@ -609,8 +645,7 @@ static efisock_ssize_t tcp_send(struct en_sock *s, const void *buf, size_t len, 
       continue;
     }
     struct en_txbuf *x = &t->tx[i];
-    uint32_t chunk = (uint32_t)(len - sent < net->cfg.tx_token_size ? len - sent
-                                                                    : net->cfg.tx_token_size);
+    uint32_t chunk = (uint32_t)(len - sent < room ? len - sent : room);
     memcpy(x->buf, (const uint8_t *)buf + sent, chunk);
     x->txd.Push = TRUE;
     x->txd.Urgent = FALSE;
@@ -641,19 +676,15 @@ static efisock_ssize_t tcp_send(struct en_sock *s, const void *buf, size_t len, 
         break;
       continue;
     }
-    int e = st == EFI_ACCESS_DENIED ? EFISOCK_EPIPE : efisock_status_to_errno(st);
+    int rc = st == EFI_ACCESS_DENIED ? -EFISOCK_EPIPE : en_status_rc(st);
     if (sent) {
-      s->so_error = e;
+      s->so_error = -rc; /* reported by the next call */
       break;
     }
-    return -e;
+    return rc;
   }
   if (sent) return (efisock_ssize_t)sent;
-  if (s->so_error) {
-    int e = s->so_error;
-    s->so_error = 0;
-    return -e;
-  }
+  if (s->so_error) return en_sock_error(s, 0);
   if (t->wr_shut || t->state != EN_TCP_CONNECTED) return -EFISOCK_EPIPE;
   return -EFISOCK_EAGAIN;
 }
@@ -667,21 +698,21 @@ static int post_close(struct en_sock *s, bool abort) {
   EFI_STATUS st = P(s)->Close(P(s), &t->close_tok.u.close);
   if (EFI_ERROR(st)) {
     t->close_tok.posted = 0;
-    return efisock_status_to_errno(st);
+    return en_status_rc(st);
   }
   return 0;
 }
 
 static int tcp_shutdown(struct en_sock *s, int how) {
   struct en_tcp *t = &s->u.tcp;
-  if (t->state != EN_TCP_CONNECTED) return EFISOCK_ENOTCONN;
+  if (t->state != EN_TCP_CONNECTED) return -EFISOCK_ENOTCONN;
   if (how == EFISOCK_SHUT_RD || how == EFISOCK_SHUT_RDWR) t->rd_shut = true;
   if ((how == EFISOCK_SHUT_WR || how == EFISOCK_SHUT_RDWR) && !t->wr_shut) {
     /* TCP4 has no half-close: Close() sends FIN after queued data; receive
      * tokens already posted keep completing until the peer's FIN. */
     t->wr_shut = true;
-    int e = post_close(s, false);
-    if (e) return e;
+    int rc = post_close(s, false);
+    if (rc < 0) return rc;
   }
   return 0;
 }
@@ -689,31 +720,30 @@ static int tcp_shutdown(struct en_sock *s, int how) {
 static bool tcp_close(struct en_sock *s) {
   struct efinet *net = s->net;
   struct en_tcp *t = &s->u.tcp;
-  if (!t->closing_zombie) {
-    t->closing_zombie = true;
-    if (t->state != EN_TCP_CONNECTED) return true; /* nothing to close gracefully */
-    /* Unread data: Linux resets the connection; so do we. */
-    if (t->rx[t->rx_read].state == EN_RX_DATA) {
-      t->aborting = true;
+  if (t->state != EN_TCP_CLOSING) {
+    if (s->linger && s->linger_s == 0) {
+      /* SO_LINGER 0: abortive close, a RST (Close() with AbortOnClose). */
+      if (t->state == EN_TCP_CONNECTED) post_close(s, true);
       return true;
     }
+    if (t->state != EN_TCP_CONNECTED) return true; /* nothing to close gracefully */
+    /* Unread data: Linux resets the connection; so do we (abort). */
+    if (t->rx[t->rx_read].state == EN_RX_DATA) return true;
     if (!t->wr_shut) {
       t->wr_shut = true;
-      if (post_close(s, false)) return true;
+      if (post_close(s, false) < 0) return true;
     }
+    t->state = EN_TCP_CLOSING;
     t->close_deadline = net->ticks + (net->cfg.close_timeout_ms + 9) / 10;
     return false;
   }
   if (t->close_tok.done && !t->close_tok.posted) return true; /* closed */
   if (s->so_error == EFISOCK_ECONNRESET) return true;
-  if (net->ticks >= t->close_deadline) {
-    t->aborting = true; /* the firmware never finished: abort (Configure(NULL)) */
-    return true;
-  }
-  return false;
+  /* The firmware never finished: abort (Configure(NULL)). */
+  return net->ticks >= t->close_deadline;
 }
 
-static void tcp_destroy(struct en_sock *s) {
+static void tcp_abort(struct en_sock *s) {
   struct efinet *net = s->net;
   struct en_tcp *t = &s->u.tcp;
   /* Accepted but never taken connections go with their listener. */
@@ -721,8 +751,7 @@ static void tcp_destroy(struct en_sock *s) {
     struct en_sock *c = t->acq[t->acq_head];
     t->acq_head = (t->acq_head + 1) % EN_ARRAY_SIZE(t->acq);
     t->acq_len--;
-    c->u.tcp.aborting = true;
-    en_sock_free(c);
+    en_sock_free(c); /* aborts */
   }
   /* An Accept that completed but was never consumed handed us a child. */
   if (en_tok_complete(&t->listen_tok) && t->listen_tok.u.hdr.Status == EFI_SUCCESS &&
@@ -768,7 +797,7 @@ static unsigned tcp_poll_mask(struct en_sock *s) {
   if (t->state != EN_TCP_CONNECTING) {
     if (head == EN_RX_DATA) m |= EFISOCK_POLLIN;
     if (!wr_closed) {
-      if (t->state == EN_TCP_NEW || free_tx(s) >= 0) m |= EFISOCK_POLLOUT;
+      if (t->state == EN_TCP_NEW || tx_room(s) > 0) m |= EFISOCK_POLLOUT;
     } else {
       m |= EFISOCK_POLLOUT;
     }
@@ -777,12 +806,93 @@ static unsigned tcp_poll_mask(struct en_sock *s) {
 }
 
 static int tcp_sockname(struct en_sock *s, struct efisock_sockaddr_in *out) {
-  if (s->u.tcp.configured && s->local.sin_port == 0) fill_names(s);
+  if (s->u.tcp.state != EN_TCP_NEW && s->local.sin_port == 0) fill_names(s);
   *out = s->local;
   return 0;
 }
 
+static int tcp_peername(struct en_sock *s, struct efisock_sockaddr_in *out) {
+  if (s->u.tcp.state != EN_TCP_CONNECTED) return -EFISOCK_ENOTCONN;
+  *out = s->peer;
+  return 0;
+}
+
+static bool tcp_accepting(struct en_sock *s) { return s->u.tcp.state == EN_TCP_LISTEN; }
+
+/* TCP4 takes options only in Configure() (ControlOption) and has no call to
+ * change them later; TcpDxe answers EFI_ACCESS_DENIED to Configure() on a
+ * configured instance (UEFI: Configure(NULL) first, which aborts the
+ * connection). So once configured (connecting, connected, listening,
+ * accepted) an option can only be "set" to the value in force: EISCONN. */
+static int tcp_setopt(struct en_sock *s, int level, int name, int v) {
+  enum en_tcp_state st = s->u.tcp.state;
+  bool fixed = st != EN_TCP_NEW && st != EN_TCP_CLOSED; /* CLOSED: reconfigured by connect() */
+  bool on = v != 0;
+  if (level == EFISOCK_IPPROTO_TCP && name == EFISOCK_TCP_NODELAY) {
+    if (fixed && on != s->nodelay) return -EFISOCK_EISCONN;
+    s->nodelay = on;
+    return 0;
+  }
+  switch (name) {
+  case EFISOCK_SO_KEEPALIVE:
+    if (fixed && on != s->keepalive) return -EFISOCK_EISCONN;
+    s->keepalive = on;
+    return 0;
+  case EFISOCK_SO_RCVBUF: {
+    unsigned b = en_linux_buf(v, 1152);
+    if (fixed && b != s->rcvbuf) return -EFISOCK_EISCONN;
+    s->rcvbuf = b;
+    s->rcvbuf_set = true;
+    return 0;
+  }
+  case EFISOCK_SO_SNDBUF: {
+    /* efi-net's own limit (tx_room), so it applies at any time; at most
+     * the Transmit buffers it has. */
+    unsigned b = en_linux_buf(v, 2304), max = s->u.tcp.ntx * s->net->cfg.tx_token_size;
+    s->sndbuf = b < max ? b : max;
+    return 0;
+  }
+  default:
+    return -EFISOCK_ENOPROTOOPT;
+  }
+}
+
+static int tcp_membership(struct en_sock *s, bool join, const struct efisock_ip_mreq *m) {
+  (void)s, (void)join, (void)m;
+  return -EFISOCK_EPROTO; /* as Linux for a connection-oriented socket */
+}
+
+static int tcp_nread(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  if (t->state == EN_TCP_LISTEN) return -EFISOCK_EINVAL; /* as Linux */
+  tcp_progress(s);
+  uint32_t n = 0;
+  for (unsigned k = 0, i = t->rx_read; k < t->nrx && t->rx[i].state == EN_RX_DATA;
+       k++, i = (i + 1) % t->nrx)
+    n += t->rx[i].len - t->rx[i].off;
+  return n > 0x7fffffffu ? 0x7fffffff : (int)n;
+}
+
+/* socket() creates the TCP4 child at once (an accepted socket gets its
+ * child from the Listen token instead). */
+static int tcp_open(struct en_sock *s) {
+  return en_child_create(s->net, s->net->tcp4_sb, &efi_tcp4_guid, &s->child);
+}
+
+static void tcp_poll(struct en_sock *s) { P(s)->Poll(P(s)); }
+
+/* Transmit, Connect or Close tokens in flight (Receives may wait for ever). */
+static bool tcp_busy(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  if (t->conn_tok.posted || t->close_tok.posted) return true;
+  for (unsigned i = 0; i < t->ntx; i++)
+    if (t->tx[i].tok.posted) return true;
+  return false;
+}
+
 const struct en_sock_ops en_tcp_ops = {
+    .init = tcp_init,
+    .open = tcp_open,
     .bind = tcp_bind,
     .listen = tcp_listen,
     .accept = tcp_accept,
@@ -791,12 +901,15 @@ const struct en_sock_ops en_tcp_ops = {
     .recv = tcp_recv,
     .shutdown = tcp_shutdown,
     .close = tcp_close,
+    .abort = tcp_abort,
     .progress = tcp_progress,
+    .poll = tcp_poll,
+    .busy = tcp_busy,
     .poll_mask = tcp_poll_mask,
-    .destroy = tcp_destroy,
     .sockname = tcp_sockname,
+    .peername = tcp_peername,
+    .accepting = tcp_accepting,
+    .setopt = tcp_setopt,
+    .nread = tcp_nread,
+    .membership = tcp_membership,
 };
-
-int en_tcp_open_child(struct en_sock *s) {
-  return en_child_create(s->net, s->net->tcp4_sb, &efi_tcp4_guid, &s->child);
-}

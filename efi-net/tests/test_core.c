@@ -115,6 +115,37 @@ static void native_legacy_firmware(void **st) {
   fx_teardown(&f);
 }
 
+/* The legacy IP4_CONFIG keeps its configuration only while started: Stop()
+ * loses it (UEFI 2.4; Ip4ConfigDxe). Once DHCP has given an address it
+ * stays readable, and a later KEEP runs no second DHCP round. */
+static void legacy_ip4config_configuration_kept(void **st) {
+  (void)st;
+  struct fakefw_opts o;
+  memset(&o, 0, sizeof(o));
+  o.no_ip4config2 = true;
+  o.legacy_ip4config = true;
+  struct fx f;
+  fx_setup_with(&f, &o, NULL, EFINET_IP_DHCP);
+  EFI_IP4_CONFIG_PROTOCOL *c = NULL;
+  EFI_BOOT_SERVICES *bs = fakefw_st(f.fw)->BootServices;
+  assert_int_equal(bs->HandleProtocol(fakefw_nic_handle(f.fw, 0), &efi_ip4cfg_guid, (void **)&c),
+                   EFI_SUCCESS);
+  uint8_t buf[256];
+  UINTN sz = sizeof(buf);
+  assert_int_equal(c->GetData(c, &sz, (EFI_IP4_IPCONFIG_DATA *)buf), EFI_SUCCESS);
+  struct efinet_ipconfig ic;
+  memset(&ic, 0, sizeof(ic));
+  ic.method = EFINET_IP_KEEP;
+  assert_int_equal(efinet_ip_configure(f.net, &ic), 0);
+  struct fakefw_counters k;
+  fakefw_counters(f.fw, &k);
+  assert_int_equal(k.dhcp_runs, 1);
+  struct efinet_ipinfo i;
+  assert_int_equal(efinet_ip_info(f.net, &i), 0);
+  assert_int_equal(efisock_ntohl(i.addr.s_addr), GUEST);
+  fx_teardown(&f);
+}
+
 static void static_without_config_protocol(void **st) {
   (void)st;
   struct fakefw_opts o;
@@ -631,6 +662,7 @@ int main(void) {
       cmocka_unit_test(dhcp_takes_three_seconds_and_reads_gateway),
       cmocka_unit_test(static_is_fast),
       cmocka_unit_test(native_legacy_firmware),
+      cmocka_unit_test(legacy_ip4config_configuration_kept),
       cmocka_unit_test(static_without_config_protocol),
       cmocka_unit_test(connect_before_address_waits_for_dhcp),
       cmocka_unit_test(edk2_2016_static_policy_bug),

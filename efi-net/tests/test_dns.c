@@ -12,6 +12,7 @@ static void setup_dns(struct fx *f, bool builtin) {
   struct efinet_config cfg;
   memset(&cfg, 0, sizeof(cfg));
   cfg.use_builtin_resolver = builtin;
+  cfg.dns_policy = builtin ? EFINET_DNS_BUILTIN_ONLY : EFINET_DNS_DNS4_ONLY; /* the path under test */
   cfg.dns_timeout_ms = 1000;
   cfg.dns_retries = 2;
   fx_setup_with(f, NULL, &cfg, EFINET_IP_STATIC);
@@ -119,6 +120,91 @@ static void slow_answer_within_timeout(void **st) {
   uint64_t t0 = fakefw_now_ns(f.fw);
   assert_int_equal(lookup(&f, "peer.test", &a, &n), 0);
   assert_true(fakefw_now_ns(f.fw) - t0 >= 400000000ull);
+  fx_teardown(&f);
+}
+
+/* OVMF edk2-stable202211's DnsDxe (the fake's FAKEFW_DNS4_EDK2_202211):
+ * NXDOMAIN retried until EFI_TIMEOUT, a two-step CNAME chain not followed,
+ * no TCP after truncation. Linux's answers under the default policy. */
+static void setup_edk2_202211(struct fx *f, const struct efinet_config *base) {
+  struct fakefw_opts o;
+  memset(&o, 0, sizeof(o));
+  o.dns4_model = FAKEFW_DNS4_EDK2_202211;
+  struct efinet_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  if (base) cfg = *base;
+  cfg.dns_timeout_ms = 1000;
+  cfg.dns_retries = 2;
+  fx_setup_with(f, &o, &cfg, EFINET_IP_STATIC);
+  fnet_dns_server(f->n, DNS);
+  fnet_dns_add_a(f->n, "peer.test", PEER);
+  fnet_dns_add_cname(f->n, "www.test", "alias.test");
+  fnet_dns_add_cname(f->n, "alias.test", "peer.test");
+}
+
+static void edk2_202211_linux_answers(const struct efinet_config *base) {
+  struct fx f;
+  uint32_t a = 0;
+  unsigned n;
+  setup_edk2_202211(&f, base);
+  assert_int_equal(lookup(&f, "nothere.test", &a, &n), EFISOCK_EAI_NONAME);
+  assert_int_equal(lookup(&f, "www.test", &a, &n), 0);
+  assert_int_equal(a, PEER);
+  fnet_dns_fault(f.n, FNET_DNS_TRUNCATE, 0);
+  a = 0;
+  assert_int_equal(lookup(&f, "peer.test", &a, &n), 0);
+  assert_int_equal(a, PEER);
+  fx_teardown(&f);
+}
+
+static void edk2_202211_default_policy(void **st) {
+  (void)st;
+  edk2_202211_linux_answers(NULL);
+  struct fx f;
+  setup_edk2_202211(&f, NULL);
+  uint32_t a;
+  unsigned n;
+  assert_int_equal(lookup(&f, "peer.test", &a, &n), 0);
+  struct fakefw_counters c;
+  fakefw_counters(f.fw, &c);
+  assert_int_equal(c.dns4_queries, 0); /* built-in first: DnsDxe not asked */
+  fx_teardown(&f);
+}
+
+static void edk2_202211_dns4_first_falls_back(void **st) {
+  (void)st;
+  struct efinet_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.dns_policy = EFINET_DNS_DNS4_FIRST;
+  edk2_202211_linux_answers(&cfg);
+}
+
+/* DNS4 only: what DnsDxe 202211 answers, as efi-net did before the policy. */
+static void edk2_202211_dns4_only(void **st) {
+  (void)st;
+  struct efinet_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.dns_policy = EFINET_DNS_DNS4_ONLY;
+  struct fx f;
+  uint32_t a = 0;
+  unsigned n;
+  setup_edk2_202211(&f, &cfg);
+  uint64_t t0 = fakefw_now_ns(f.fw);
+  assert_int_equal(lookup(&f, "nothere.test", &a, &n), EFISOCK_EAI_AGAIN); /* EFI_TIMEOUT */
+  assert_true(fakefw_now_ns(f.fw) - t0 >= 6000000000ull); /* 3 tries x 2 s */
+  assert_int_equal(lookup(&f, "www.test", &a, &n), EFISOCK_EAI_NONAME);
+  assert_int_equal(lookup(&f, "peer.test", &a, &n), 0); /* one step is fine */
+  fnet_dns_fault(f.n, FNET_DNS_TRUNCATE, 0);
+  assert_int_equal(lookup(&f, "peer.test", &a, &n), EFISOCK_EAI_FAIL);
+  fx_teardown(&f);
+  /* and no DNS4 at all: nothing to ask */
+  struct fakefw_opts o;
+  memset(&o, 0, sizeof(o));
+  o.no_dns4 = true;
+  fx_setup_with(&f, &o, &cfg, EFINET_IP_STATIC);
+  fnet_dns_server(f.n, DNS);
+  fnet_dns_add_a(f.n, "peer.test", PEER);
+  assert_int_equal(lookup(&f, "peer.test", &a, &n), EFISOCK_EAI_FAIL);
   fx_teardown(&f);
 }
 
@@ -329,6 +415,9 @@ int main(void) {
       BOTH(fault_pointer_loop),
       BOTH(fault_truncated_tcp_fallback),
       BOTH(slow_answer_within_timeout),
+      cmocka_unit_test(edk2_202211_default_policy),
+      cmocka_unit_test(edk2_202211_dns4_first_falls_back),
+      cmocka_unit_test(edk2_202211_dns4_only),
       cmocka_unit_test(builtin_retries_and_timing),
       cmocka_unit_test(no_dns_server_configured),
       cmocka_unit_test(getaddrinfo_literals_and_flags),

@@ -234,6 +234,45 @@ static void handled_receive_short(void **st) {
   fx_teardown(&f);
 }
 
+/* receive-empty-first / receive-aborted-first: a Receive that completes
+ * without data at the head of the ring must not stall or end the stream:
+ * all 3000 bytes, then end of stream, in both posting modes. */
+static void empty_first_stream(const char *quirk, int keep_posted) {
+  struct efinet_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.rx_keep_posted = keep_posted;
+  struct fx f;
+  fx_setup_q(&f, NULL, &cfg, EFINET_IP_STATIC, quirk);
+  fnet_peer_source(f.n, PEER, 19, 3000, true);
+  int s = fx_connect(&f, 19);
+  struct efisock_timeval tv = {1, 0};
+  assert_int_equal(efisock_setsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVTIMEO, &tv,
+                                      sizeof(tv)), 0);
+  uint8_t buf[4000];
+  size_t got = 0;
+  efisock_ssize_t r;
+  while ((r = efisock_recv(f.net, s, buf + got, sizeof(buf) - got, 0)) > 0) got += (size_t)r;
+  if (r < 0) fail_msg("%s keep_posted=%d: recv after %zu bytes: %s", quirk, keep_posted, got,
+                      efisock_errname(ERRNO(&f)));
+  assert_int_equal(got, 3000);
+  assert_int_equal(fwb_pattern_check(buf, got, 0), got);
+  assert_true(qstats(&f).receives_emptied > 0);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+static void handled_receive_empty_first(void **st) {
+  (void)st;
+  empty_first_stream("receive-empty-first", 0);
+  empty_first_stream("receive-empty-first", 1);
+}
+
+static void handled_receive_aborted_first(void **st) {
+  (void)st;
+  empty_first_stream("receive-aborted-first", 0);
+  empty_first_stream("receive-aborted-first", 1);
+}
+
 static void handled_poll_not_ready(void **st) {
   (void)st;
   struct fx f;
@@ -344,6 +383,30 @@ static void handled_legacy_ip4config(void **st) {
   fx_teardown(&f);
 }
 
+/* The shim's Stop() loses the configuration as Ip4ConfigDxe does: the
+ * address efi-net got by DHCP must still be there afterwards, with no
+ * second DHCP round. */
+static void handled_legacy_ip4config_keeps_data(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup_q(&f, NULL, NULL, EFINET_IP_KEEP, "legacy-ip4config");
+  struct efinet_ipconfig ic;
+  memset(&ic, 0, sizeof(ic));
+  ic.method = EFINET_IP_DHCP;
+  assert_int_equal(efinet_ip_configure(f.net, &ic), 0);
+  struct fakefw_counters k0, k1;
+  fakefw_counters(f.fw, &k0);
+  struct efinet_ipinfo info;
+  assert_int_equal(efinet_ip_info(f.net, &info), 0);
+  assert_int_equal(efisock_ntohl(info.addr.s_addr), GUEST);
+  ic.method = EFINET_IP_KEEP;
+  assert_int_equal(efinet_ip_configure(f.net, &ic), 0);
+  echo_roundtrip(&f, PEER, 100);
+  fakefw_counters(f.fw, &k1);
+  assert_int_equal(k1.dhcp_runs, k0.dhcp_runs);
+  fx_teardown(&f);
+}
+
 static void handled_dhcp_never_answers(void **st) {
   (void)st;
   struct fx f;
@@ -409,12 +472,15 @@ int main(void) {
       cmocka_unit_test(handled_events_delayed),
       cmocka_unit_test(handled_completions_reordered),
       cmocka_unit_test(handled_receive_short),
+      cmocka_unit_test(handled_receive_empty_first),
+      cmocka_unit_test(handled_receive_aborted_first),
       cmocka_unit_test(handled_poll_not_ready),
       cmocka_unit_test(handled_close_never_completes),
       cmocka_unit_test(handled_cancel_unsupported_recv_timeout),
       cmocka_unit_test(handled_cancel_unsupported_dns4_timeout),
       cmocka_unit_test(handled_no_dns4),
       cmocka_unit_test(handled_legacy_ip4config),
+      cmocka_unit_test(handled_legacy_ip4config_keeps_data),
       cmocka_unit_test(handled_dhcp_never_answers),
       cmocka_unit_test(handled_bits_era_profile),
       cmocka_unit_test(handled_hostile_profile),

@@ -457,6 +457,194 @@ static void many_sockets_emfile(void **st) {
   fx_teardown(&f);
 }
 
+/* ---- options: each applies, or fails with an errno (efi-net/README.md) ---- */
+
+static int setopt_int(struct fx *f, int s, int level, int name, int v) {
+  return efisock_setsockopt(f->net, s, level, name, &v, sizeof(v));
+}
+static int getopt_int(struct fx *f, int s, int level, int name) {
+  int v = -1;
+  efisock_socklen_t l = sizeof(v);
+  assert_int_equal(efisock_getsockopt(f->net, s, level, name, &v, &l), 0);
+  return v;
+}
+
+/* Before connect()/listen() the options go into TCP4's ControlOption. */
+static void opt_before_connect_reach_firmware(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_IPPROTO_TCP, EFISOCK_TCP_NODELAY, 1), 0);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_KEEPALIVE, 1), 0);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVBUF, 8192), 0);
+  assert_int_equal(getopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVBUF), 16384); /* doubled, as Linux */
+  struct efisock_sockaddr_in a = fx_sin(PEER, 9);
+  assert_int_equal(efisock_connect(f.net, s, SA(&a), sizeof(a)), 0);
+  EFI_TCP4_OPTION o;
+  assert_true(fnet_conn_guest_options(fnet_last_conn(f.n), &o));
+  assert_false(o.EnableNagle);
+  assert_true(o.KeepAliveProbes > 0);
+  assert_int_equal(o.ReceiveBufferSize, 16384); /* what was asked, no floor */
+  efisock_close(f.net, s);
+  /* an accepted socket has its listener's options (TCP4 copies them) */
+  int ls = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  assert_int_equal(setopt_int(&f, ls, EFISOCK_IPPROTO_TCP, EFISOCK_TCP_NODELAY, 1), 0);
+  struct efisock_sockaddr_in la = fx_sin(0, 8081);
+  assert_int_equal(efisock_bind(f.net, ls, SA(&la), sizeof(la)), 0);
+  assert_int_equal(efisock_listen(f.net, ls, 2), 0);
+  struct fconn *c = fnet_tcp_connect(f.n, PEER, GUEST, 8081, NULL, NULL);
+  int as = efisock_accept(f.net, ls, NULL, NULL);
+  assert_true(as >= 0);
+  assert_int_equal(getopt_int(&f, as, EFISOCK_IPPROTO_TCP, EFISOCK_TCP_NODELAY), 1);
+  assert_true(fnet_conn_guest_options(c, &o));
+  assert_false(o.EnableNagle);
+  efisock_close(f.net, as);
+  efisock_close(f.net, ls);
+  fx_teardown(&f);
+}
+
+/* After Configure() TCP4 takes no option: EFI_TCP4 has no other way to set
+ * one, and TcpDxe answers EFI_ACCESS_DENIED to Configure() on a configured
+ * instance. So a change fails with EISCONN; setting the value in force is 0. */
+static void opt_after_connect_fail_eisconn(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = fx_connect(&f, 9);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_IPPROTO_TCP, EFISOCK_TCP_NODELAY, 1), -1);
+  assert_errno(&f, EFISOCK_EISCONN);
+  assert_int_equal(getopt_int(&f, s, EFISOCK_IPPROTO_TCP, EFISOCK_TCP_NODELAY), 0);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_KEEPALIVE, 1), -1);
+  assert_errno(&f, EFISOCK_EISCONN);
+  assert_int_equal(getopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_KEEPALIVE), 0);
+  int before = getopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVBUF);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVBUF, 8192), -1);
+  assert_errno(&f, EFISOCK_EISCONN);
+  assert_int_equal(getopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_RCVBUF), before);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_IPPROTO_TCP, EFISOCK_TCP_NODELAY, 0), 0);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_KEEPALIVE, 0), 0);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+/* SO_SNDBUF bounds what send() hands to TCP4 and has not been acknowledged. */
+static void opt_sndbuf_limits_send(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = fx_connect(&f, 9);
+  fnet_conn_set_reading(fnet_last_conn(f.n), false);
+  assert_int_equal(setopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_SNDBUF, 8192), 0);
+  assert_int_equal(getopt_int(&f, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_SNDBUF), 16384);
+  static uint8_t big[1 << 18];
+  efisock_ssize_t total = 0, r;
+  while ((r = efisock_send(f.net, s, big, sizeof(big), EFISOCK_MSG_DONTWAIT)) > 0) total += r;
+  assert_int_equal(r, -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  assert_int_equal(total, 16384);
+  struct efisock_pollfd p = {s, EFISOCK_POLLOUT, 0};
+  assert_int_equal(efisock_poll(f.net, &p, 1, 0), 0);
+  fnet_conn_set_reading(fnet_last_conn(f.n), true);
+  assert_int_equal(efisock_poll(f.net, &p, 1, 1000), 1);
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
+/* SO_LINGER {1, 0}: close() aborts with Close(AbortOnClose): the peer sees
+ * a RST, not a FIN. */
+static void so_linger_zero_resets(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_discard(f.n, PEER, 9);
+  int s = fx_connect(&f, 9);
+  struct fconn *c = fnet_last_conn(f.n);
+  struct efisock_linger l = {1, 0}, got = {7, 7};
+  assert_int_equal(efisock_setsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_LINGER, &l, sizeof(l)), 0);
+  efisock_socklen_t gl = sizeof(got);
+  assert_int_equal(efisock_getsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_LINGER, &got, &gl), 0);
+  assert_int_equal(gl, sizeof(got));
+  assert_int_equal(got.l_onoff, 1);
+  assert_int_equal(got.l_linger, 0);
+  assert_int_equal(efisock_send(f.net, s, "abc", 3, 0), 3);
+  assert_int_equal(efisock_close(f.net, s), 0);
+  assert_true(fnet_conn_got_reset(c));
+  assert_false(fnet_conn_got_fin(c));
+  struct fakefw_leaks k;
+  fakefw_leaks(f.fw, &k);
+  assert_int_equal(k.children, 0); /* gone at once, no lingering zombie */
+  fx_teardown(&f);
+}
+
+/* SO_LINGER {1, N}: close() returns once the graceful close is done. */
+static void so_linger_waits_for_close(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_echo(f.n, PEER, 7); /* closes on our FIN */
+  int s = fx_connect(&f, 7);
+  struct fconn *c = fnet_last_conn(f.n);
+  struct efisock_linger l = {1, 5};
+  assert_int_equal(efisock_setsockopt(f.net, s, EFISOCK_SOL_SOCKET, EFISOCK_SO_LINGER, &l, sizeof(l)), 0);
+  assert_int_equal(efisock_close(f.net, s), 0);
+  assert_true(fnet_conn_got_fin(c));
+  assert_false(fnet_conn_got_reset(c));
+  struct fakefw_leaks k;
+  fakefw_leaks(f.fw, &k);
+  assert_int_equal(k.children, 0); /* closed and destroyed before close() returned */
+  fx_teardown(&f);
+}
+
+static void ioctl_fionread_fionbio(void **st) {
+  (void)st;
+  struct fx f;
+  fx_setup(&f);
+  fnet_peer_source(f.n, PEER, 19, 1000, false);
+  int s = fx_connect(&f, 19);
+  int n = -1;
+  struct efisock_pollfd p = {s, EFISOCK_POLLIN, 0};
+  assert_int_equal(efisock_poll(f.net, &p, 1, 1000), 1);
+  assert_int_equal(efisock_ioctl(f.net, s, EFISOCK_FIONREAD, &n), 0);
+  assert_true(n > 0 && n <= 1000);
+  uint8_t buf[1000];
+  assert_int_equal(efisock_recv(f.net, s, buf, sizeof(buf), 0), n); /* exactly what it said */
+  size_t got = (size_t)n;
+  while (got < 1000) {
+    efisock_ssize_t r = efisock_recv(f.net, s, buf + got, sizeof(buf) - got, 0);
+    assert_true(r > 0);
+    got += (size_t)r;
+  }
+  assert_int_equal(efisock_ioctl(f.net, s, EFISOCK_FIONREAD, &n), 0);
+  assert_int_equal(n, 0);
+  int on = 1;
+  assert_int_equal(efisock_ioctl(f.net, s, EFISOCK_FIONBIO, &on), 0);
+  assert_true(efisock_fcntl(f.net, s, EFISOCK_F_GETFL, 0) & EFISOCK_O_NONBLOCK);
+  uint64_t t0 = fakefw_now_ns(f.fw);
+  assert_int_equal(efisock_recv(f.net, s, buf, sizeof(buf), 0), -1);
+  assert_errno(&f, EFISOCK_EAGAIN);
+  assert_true(fakefw_now_ns(f.fw) - t0 < 10000000ull); /* did not wait */
+  on = 0;
+  assert_int_equal(efisock_ioctl(f.net, s, EFISOCK_FIONBIO, &on), 0);
+  assert_false(efisock_fcntl(f.net, s, EFISOCK_F_GETFL, 0) & EFISOCK_O_NONBLOCK);
+  assert_int_equal(efisock_ioctl(f.net, s, 0x1234, &on), -1);
+  assert_errno(&f, EFISOCK_EINVAL);
+  assert_int_equal(efisock_ioctl(f.net, 60, EFISOCK_FIONREAD, &n), -1);
+  assert_errno(&f, EFISOCK_EBADF);
+  efisock_close(f.net, s);
+  int ls = efisock_socket(f.net, EFISOCK_AF_INET, EFISOCK_SOCK_STREAM, 0);
+  struct efisock_sockaddr_in la = fx_sin(0, 8082);
+  efisock_bind(f.net, ls, SA(&la), sizeof(la));
+  efisock_listen(f.net, ls, 1);
+  assert_int_equal(efisock_ioctl(f.net, ls, EFISOCK_FIONREAD, &n), -1); /* as Linux */
+  assert_errno(&f, EFISOCK_EINVAL);
+  efisock_close(f.net, ls);
+  fx_teardown(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(connect_ok_and_echo),
@@ -478,6 +666,12 @@ int main(void) {
       cmocka_unit_test(accept_nonblocking_and_errors),
       cmocka_unit_test(bad_descriptors_and_args),
       cmocka_unit_test(many_sockets_emfile),
+      cmocka_unit_test(opt_before_connect_reach_firmware),
+      cmocka_unit_test(opt_after_connect_fail_eisconn),
+      cmocka_unit_test(opt_sndbuf_limits_send),
+      cmocka_unit_test(so_linger_zero_resets),
+      cmocka_unit_test(so_linger_waits_for_close),
+      cmocka_unit_test(ioctl_fionread_fionbio),
   };
   return cmocka_run_group_tests_name("tcp", tests, NULL, NULL);
 }

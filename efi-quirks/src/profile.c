@@ -29,6 +29,10 @@ static const struct {
     {"receive-short", FWQ_RECEIVE_SHORT, 2, "N", "each TCP4 Receive completes with at most N bytes"},
     {"dhcp-never-answers", FWQ_DHCP_NEVER_ANSWERS, 0, "",
      "DHCP never completes: no address, EFI_NO_MAPPING for ever"},
+    {"receive-empty-first", FWQ_RECEIVE_EMPTY_FIRST, 0, "",
+     "each TCP4 child's first Receive completes with EFI_SUCCESS and 0 bytes"},
+    {"receive-aborted-first", FWQ_RECEIVE_ABORTED_FIRST, 0, "",
+     "each TCP4 child's first Receive completes with EFI_ABORTED and no data"},
 };
 
 static const struct {

@@ -43,7 +43,7 @@ struct fwq_child {
   struct fwq *q;
   int kind;
   EFI_HANDLE handle, nic;
-  bool has_route, addr_known;
+  bool has_route, addr_known, received;
   uint32_t addr, mask, raddr;
   struct fwq_itok *held;
   struct fwq_child *next;
@@ -383,6 +383,19 @@ static EFI_STATUS EFIAPI wt_receive(EFI_TCP4_PROTOCOL *This, EFI_TCP4_IO_TOKEN *
       left -= rx->FragmentTable[i].FragmentLength;
     }
   }
+  if ((q->set.flags & (FWQ_RECEIVE_EMPTY_FIRST | FWQ_RECEIVE_ABORTED_FIRST)) && tok &&
+      tok->Packet.RxData && !c->received) {
+    /* Quirks receive-empty-first / receive-aborted-first: the token comes
+     * back without data, before any real one, and the firmware never sees it. */
+    c->received = true;
+    q->st.receives_emptied++;
+    tok->Packet.RxData->DataLength = 0;
+    tok->CompletionToken.Status =
+        (q->set.flags & FWQ_RECEIVE_ABORTED_FIRST) ? EFI_ABORTED : EFI_SUCCESS;
+    q->bs->SignalEvent(tok->CompletionToken.Event);
+    return EFI_SUCCESS;
+  }
+  c->received = true;
   struct fwq_itok *it = tok && wants_intercept(q) ? intercept(c, &tok->CompletionToken.Event, false) : NULL;
   EFI_STATUS s = TREAL(This)->Receive(TREAL(This), tok);
   if (EFI_ERROR(s)) undo(it);
@@ -729,6 +742,10 @@ static EFI_STATUS EFIAPI wl_stop(EFI_IP4_CONFIG_PROTOCOL *This) {
   l->started = false;
   l->q->bs->SetTimer(l->timer, TimerCancel, 0);
   l->done = NULL;
+  /* Stop() loses all configuration data (UEFI 2.4 EFI_IP4_CONFIG_PROTOCOL,
+   * Ip4ConfigDxe): drop the IP4_CONFIG2 address by leaving DHCP. */
+  EFI_IP4_CONFIG2_POLICY p = Ip4Config2PolicyStatic;
+  l->cfg2->SetData(l->cfg2, Ip4Config2DataTypePolicy, sizeof(p), &p);
   return EFI_SUCCESS;
 }
 

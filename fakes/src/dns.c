@@ -8,9 +8,13 @@
  *
  * DNS4 resolves through the same zone and faults; like EDK2's DnsDxe it
  * ignores answers with a wrong id or source (so they end in EFI_TIMEOUT) and
- * hands the addresses over in pool memory the caller frees.
+ * hands the addresses over in pool memory the caller frees. It has no TCP
+ * path: a truncated answer fails. fakefw_opts.dns4_model
+ * FAKEFW_DNS4_EDK2_202211 adds what DnsDxe of that release does to NXDOMAIN
+ * and to CNAME chains (fakefw.h).
  */
 #include "fw.h"
+#include "fwbase/dnswire.h"
 #include "fwbase/dnszone.h"
 
 
@@ -58,9 +62,35 @@ void fdns_tcp_data(struct fconn *c) {
   fnet_conn_close(c);
 }
 
+/* CNAME records in the zone's answer for name (the chain's length). */
+static unsigned cname_hops(struct fnet *n, const char *name) {
+  uint8_t q[300], a[1500];
+  int ql = fwb_dns_build_query(q, sizeof(q), 1, name);
+  if (ql < 0) return 0;
+  struct dnszone z = n->dns; /* the same records, no fault, not counted */
+  z.fault = DNSZ_OK;
+  z.fault_left = 0;
+  bool wrong = false;
+  size_t len = dnszone_answer(&z, q, (size_t)ql, a, sizeof(a), true, &wrong);
+  if (len < 12) return 0;
+  unsigned an = (unsigned)a[6] << 8 | a[7], hops = 0;
+  size_t o = (size_t)ql; /* the answer repeats the question */
+  for (unsigned i = 0; i < an && o < len; i++) {
+    while (o < len && a[o] && (a[o] & 0xc0) != 0xc0) o += (size_t)a[o] + 1;
+    o += o < len && a[o] ? 2 : 1; /* a pointer, or the root label */
+    if (o + 10 > len) break;
+    if ((a[o] << 8 | a[o + 1]) == 5) hops++;
+    o += 10 + (size_t)(a[o + 8] << 8 | a[o + 9]);
+  }
+  return hops;
+}
+
 EFI_STATUS fdns_lookup(struct fnet *n, const char *name, uint32_t *addrs, unsigned *naddr) {
   *naddr = 0;
   n->fw->ctr.dns_server_queries++;
+  /* EFI_TIMEOUT from one try means "no answer the driver takes": it tries
+   * again. DnsDxe 202211 does not take an NXDOMAIN answer as final. */
+  bool edk2 = n->fw->opts.dns4_model == FAKEFW_DNS4_EDK2_202211;
   switch (dnszone_take_fault(&n->dns)) {
   case DNSZ_DROP:
   case DNSZ_WRONG_ID:
@@ -72,12 +102,13 @@ EFI_STATUS fdns_lookup(struct fnet *n, const char *name, uint32_t *addrs, unsign
   case DNSZ_TRUNCATE:
     return EFI_DEVICE_ERROR;
   case DNSZ_NXDOMAIN:
-    return EFI_NOT_FOUND;
+    return edk2 ? EFI_TIMEOUT : EFI_NOT_FOUND;
   case DNSZ_OK:
     break;
   }
   int k = dnszone_resolve(&n->dns, name, addrs, 8);
-  if (k <= 0) return EFI_NOT_FOUND;
+  if (k <= 0) return edk2 ? EFI_TIMEOUT : EFI_NOT_FOUND;
+  if (edk2 && cname_hops(n, name) >= 2) return EFI_NOT_FOUND;
   *naddr = (unsigned)k;
   return EFI_SUCCESS;
 }

@@ -144,7 +144,9 @@ struct ftcp {
   struct fhandle *handle;
   struct ftcp *next;
   bool configured, active, has_routes;
-  EFI_TCP4_CONFIG_DATA cfg;
+  EFI_TCP4_CONFIG_DATA cfg; /* cfg.ControlOption points at opt, or is NULL */
+  EFI_TCP4_OPTION opt;      /* a copy: the caller's lives only during Configure() */
+  bool has_opt;
   uint32_t laddr, raddr, mask;
   uint16_t lport, rport;
   uint32_t rcvbuf, backlog;
@@ -186,9 +188,11 @@ struct fudp {
   struct fnic *nic;
   struct fhandle *handle;
   struct fudp *next;
-  bool configured, dup_ok, has_routes;
+  bool configured, dup_ok, has_routes, bcast; /* bcast: AcceptBroadcast */
   uint32_t laddr, raddr, mask;
   uint16_t lport, rport;
+  uint32_t groups[16]; /* joined by Groups(), host order */
+  unsigned ngroups;
   struct fq rxq, txq;
   struct fudp_dgram *q_head, *q_tail;
   unsigned qn;

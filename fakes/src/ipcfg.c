@@ -197,6 +197,12 @@ static EFI_STATUS EFIAPI c1_stop(EFI_IP4_CONFIG_PROTOCOL *This) {
   if (!nic->legacy_started) return EFI_NOT_STARTED;
   nic->legacy_started = false;
   nic->legacy_done = NULL;
+  /* UEFI 2.4 EFI_IP4_CONFIG_PROTOCOL.Stop(): "all configuration data will
+   * be lost", as Ip4ConfigDxe does: GetData answers EFI_NOT_STARTED and the
+   * address is gone until the next Start() runs DHCP again. */
+  nic->configured = false;
+  nic->dhcp_running = false;
+  nic->addr = nic->mask = nic->gw = 0;
   return EFI_SUCCESS;
 }
 

@@ -98,8 +98,21 @@ static EFI_STATUS EFIAPI t_get_mode(EFI_TCP4_PROTOCOL *This, EFI_TCP4_CONNECTION
   if (state) *state = map[t->state];
   if (cfg) {
     if (!t->configured) return EFI_NOT_STARTED;
+    /* As TcpDxe: a ControlOption buffer the caller gives is filled in. */
+    EFI_TCP4_OPTION *co = cfg->ControlOption;
     *cfg = t->cfg;
-    cfg->ControlOption = NULL;
+    cfg->ControlOption = co;
+    if (co) {
+      memset(co, 0, sizeof(*co));
+      if (t->has_opt) {
+        *co = t->opt;
+      } else {
+        co->ReceiveBufferSize = t->rcvbuf;
+        co->SendBufferSize = 65536;
+        co->MaxSynBackLog = t->backlog;
+        co->EnableNagle = TRUE;
+      }
+    }
     cfg->AccessPoint.StationAddress = ip_to(t->laddr);
     cfg->AccessPoint.StationPort = t->lport;
     cfg->AccessPoint.RemoteAddress = ip_to(t->raddr);
@@ -150,6 +163,9 @@ static EFI_STATUS EFIAPI t_configure(EFI_TCP4_PROTOCOL *This, EFI_TCP4_CONFIG_DA
   uint16_t lport = ap->StationPort ? ap->StationPort : fnet_ephemeral(nic->net);
   if (port_taken(t, lport, !ap->ActiveFlag, raddr, ap->RemotePort)) return EFI_ACCESS_DENIED;
   t->cfg = *cd;
+  t->has_opt = cd->ControlOption != NULL;
+  if (t->has_opt) t->opt = *cd->ControlOption;
+  t->cfg.ControlOption = t->has_opt ? &t->opt : NULL;
   t->laddr = laddr;
   t->mask = mask;
   t->lport = lport;
@@ -503,6 +519,9 @@ static void peer_syn_arrives(struct fnet *n, struct fconn *c) {
   struct ftcp *ch;
   ftcp_create(l->nic, &ch);
   ch->cfg = l->cfg;
+  ch->opt = l->opt; /* the child has the listener's options, as in TcpDxe */
+  ch->has_opt = l->has_opt;
+  ch->cfg.ControlOption = ch->has_opt ? &ch->opt : NULL;
   ch->configured = true;
   ch->active = false;
   ch->laddr = l->laddr;
@@ -684,6 +703,12 @@ bool fnet_conn_got_fin(struct fconn *c) { return c->got_fin; }
 bool fnet_conn_got_reset(struct fconn *c) { return c->got_reset; }
 bool fnet_conn_established(struct fconn *c) { return c->established && !c->refused; }
 uint16_t fnet_conn_guest_port(struct fconn *c) { return c->gport; }
+
+bool fnet_conn_guest_options(struct fconn *c, EFI_TCP4_OPTION *out) {
+  if (!c->g || !c->g->has_opt) return false;
+  *out = c->g->opt;
+  return true;
+}
 
 struct fconn *fnet_tcp_connect(struct fnet *n, uint32_t src_ip, uint32_t dst_ip, uint16_t port,
                                const struct fpeer_ops *ops, void *user) {

@@ -4,6 +4,9 @@
  * program must return by signalling RxData->RecycleSignal; buffers not
  * returned are counted (fakefw_leaks.rx_buffers). Only an instance
  * configured with a remote address is told of ICMP errors, as in EDK2.
+ * Broadcasts (255.255.255.255 and the subnet's) reach the instances
+ * configured with AcceptBroadcast, multicasts those that joined the group
+ * with Groups(); both are sent on the link without a route.
  */
 #include "fw.h"
 
@@ -86,6 +89,7 @@ static EFI_STATUS EFIAPI u_get_mode(EFI_UDP4_PROTOCOL *This, EFI_UDP4_CONFIG_DAT
     cfg->RemoteAddress = ip_to(u->raddr);
     cfg->RemotePort = u->rport;
     cfg->AllowDuplicatePort = u->dup_ok;
+    cfg->AcceptBroadcast = u->bcast;
     cfg->TimeToLive = 64;
   }
   return EFI_SUCCESS;
@@ -98,6 +102,7 @@ static EFI_STATUS EFIAPI u_configure(EFI_UDP4_PROTOCOL *This, EFI_UDP4_CONFIG_DA
     flush(u, EFI_ABORTED);
     u->configured = false;
     u->has_routes = false;
+    u->ngroups = 0; /* the reset leaves every group */
     return EFI_SUCCESS;
   }
   if (u->configured) return EFI_ALREADY_STARTED;
@@ -127,13 +132,37 @@ static EFI_STATUS EFIAPI u_configure(EFI_UDP4_PROTOCOL *This, EFI_UDP4_CONFIG_DA
   u->raddr = ip_of(&cd->RemoteAddress);
   u->rport = cd->RemotePort;
   u->dup_ok = cd->AllowDuplicatePort;
+  u->bcast = cd->AcceptBroadcast;
   u->configured = true;
   return EFI_SUCCESS;
 }
 
+static bool is_multicast(uint32_t a) { return (a >> 28) == 0xe; }
+static bool is_broadcast(const struct fudp *u, uint32_t a) {
+  return a == 0xffffffffu || (u->mask && a == (u->laddr | ~u->mask));
+}
+
+/* UEFI EFI_UDP4_PROTOCOL.Groups(), as Udp4Dxe checks it. */
 static EFI_STATUS EFIAPI u_groups(EFI_UDP4_PROTOCOL *This, BOOLEAN join, EFI_IPv4_ADDRESS *a) {
-  (void)This, (void)join, (void)a;
-  return EFI_UNSUPPORTED;
+  struct fudp *u = U(This);
+  if (join && !a) return EFI_INVALID_PARAMETER;
+  if (a && !is_multicast(ip_of(a))) return EFI_INVALID_PARAMETER;
+  if (!u->configured) return EFI_NOT_STARTED;
+  if (!join && !a) {
+    u->ngroups = 0;
+    return EFI_SUCCESS;
+  }
+  uint32_t g = ip_of(a);
+  for (unsigned i = 0; i < u->ngroups; i++) {
+    if (u->groups[i] != g) continue;
+    if (join) return EFI_ALREADY_STARTED;
+    u->groups[i] = u->groups[--u->ngroups];
+    return EFI_SUCCESS;
+  }
+  if (!join) return EFI_NOT_FOUND;
+  if (u->ngroups == sizeof(u->groups) / sizeof(u->groups[0])) return EFI_OUT_OF_RESOURCES;
+  u->groups[u->ngroups++] = g;
+  return EFI_SUCCESS;
 }
 
 static EFI_STATUS EFIAPI u_routes(EFI_UDP4_PROTOCOL *This, BOOLEAN del, EFI_IPv4_ADDRESS *sn,
@@ -184,8 +213,9 @@ static EFI_STATUS EFIAPI u_transmit(EFI_UDP4_PROTOCOL *This, EFI_UDP4_COMPLETION
   struct fnic tmp = *u->nic;
   tmp.addr = u->laddr;
   tmp.mask = u->mask;
-  EFI_STATUS unreach;
-  bool ok = fnet_route(&tmp, dst, u->has_routes, &unreach);
+  EFI_STATUS unreach = EFI_SUCCESS;
+  bool link = is_broadcast(u, dst) || is_multicast(dst); /* on the link, no route */
+  bool ok = link || fnet_route(&tmp, dst, u->has_routes, &unreach);
   if (ok || unreach == EFI_SUCCESS) {
     if (ok) fnet_udp_from_guest(n, u, u->laddr, u->lport, dst, dport, buf, sum);
     complete(tok, EFI_SUCCESS);
@@ -260,12 +290,28 @@ void fudp_destroy(struct fudp *u) {
   free(u);
 }
 
+static bool joined(const struct fudp *u, uint32_t g) {
+  for (unsigned i = 0; i < u->ngroups; i++)
+    if (u->groups[i] == g) return true;
+  return false;
+}
+
+/* A unicast goes to one instance; a broadcast or multicast to each that
+ * takes it. */
 void fudp_input(struct fnet *n, struct fframe *f) {
   for (unsigned i = 0; i < n->nnics; i++) {
     for (struct fudp *u = n->nics[i].udps; u; u = u->next) {
-      if (!u->configured || u->lport != f->dport || u->laddr != f->dst) continue;
+      if (!u->configured || u->lport != f->dport) continue;
+      bool many = is_multicast(f->dst) || is_broadcast(u, f->dst);
+      if (is_multicast(f->dst) ? !joined(u, f->dst)
+          : is_broadcast(u, f->dst) ? !u->bcast
+                                    : u->laddr != f->dst)
+        continue;
       if (u->raddr && (u->raddr != f->src || (u->rport && u->rport != f->sport))) continue;
-      if (u->qn >= UDP_QUEUE_MAX) return; /* the firmware's queue is full: dropped */
+      if (u->qn >= UDP_QUEUE_MAX) {
+        if (many) continue;
+        return; /* the firmware's queue is full: dropped */
+      }
       struct fudp_dgram *d = malloc(sizeof(*d) + f->len);
       d->next = NULL;
       d->src = f->src;
@@ -277,7 +323,7 @@ void fudp_input(struct fnet *n, struct fframe *f) {
       u->q_tail = d;
       u->qn++;
       deliver(u);
-      return;
+      if (!many) return;
     }
   }
 }

@@ -43,11 +43,19 @@ typedef intptr_t efisock_ssize_t;
 #define EFISOCK_SO_ERROR 4
 #define EFISOCK_SO_SNDBUF 7
 #define EFISOCK_SO_RCVBUF 8
+#define EFISOCK_SO_BROADCAST 6
 #define EFISOCK_SO_KEEPALIVE 9
+#define EFISOCK_SO_LINGER 13
 #define EFISOCK_SO_RCVTIMEO 20
 #define EFISOCK_SO_SNDTIMEO 21
 #define EFISOCK_SO_ACCEPTCONN 30
 #define EFISOCK_TCP_NODELAY 1
+#define EFISOCK_IP_ADD_MEMBERSHIP 35 /* struct efisock_ip_mreq, level IPPROTO_IP */
+#define EFISOCK_IP_DROP_MEMBERSHIP 36
+
+/* ioctl requests (Linux's values) */
+#define EFISOCK_FIONREAD 0x541B /* int: bytes readable (UDP: the next datagram's size) */
+#define EFISOCK_FIONBIO 0x5421  /* int: non-zero sets O_NONBLOCK */
 
 #define EFISOCK_F_GETFL 3
 #define EFISOCK_F_SETFL 4
@@ -77,6 +85,28 @@ struct efisock_sockaddr_in {
   struct efisock_in_addr sin_addr;
   uint8_t sin_zero[8];
 };
+struct efisock_ip_mreq {
+  struct efisock_in_addr imr_multiaddr; /* the group */
+  struct efisock_in_addr imr_interface; /* INADDR_ANY or the instance's address */
+};
+struct efisock_linger {
+  int l_onoff;  /* close() lingers ... */
+  int l_linger; /* ... this many seconds; 0: abortive close (RST) */
+};
+struct efisock_iovec {
+  void *iov_base;
+  size_t iov_len;
+};
+struct efisock_msghdr {
+  void *msg_name; /* struct efisock_sockaddr_in: destination / source, or NULL */
+  efisock_socklen_t msg_namelen;
+  struct efisock_iovec *msg_iov;
+  size_t msg_iovlen; /* at most EFISOCK_IOV_MAX */
+  void *msg_control; /* no ancillary data: recvmsg sets msg_controllen 0 */
+  size_t msg_controllen;
+  int msg_flags; /* recvmsg: EFISOCK_MSG_TRUNC when a datagram was cut */
+};
+#define EFISOCK_IOV_MAX 1024
 struct efisock_timeval {
   int64_t tv_sec;
   int64_t tv_usec;
@@ -156,6 +186,24 @@ enum efinet_poll_policy {
   EFINET_POLL_NEVER,        /* never Poll; rely on the firmware's timer tick */
 };
 
+/* Which resolver answers getaddrinfo/gethostbyname.
+ *
+ * The default is the built-in resolver first, because it is the one that
+ * gives Linux's answers on OVMF: it asks over UDP4 as glibc does, takes
+ * NXDOMAIN as final, follows CNAME chains, and retries over TCP after a
+ * truncated answer, while OVMF's DnsDxe (edk2-stable202211) retries an
+ * NXDOMAIN until EFI_TIMEOUT, does not follow a two-step CNAME chain and
+ * has no TCP path. DNS4 first with fallback reaches the same answers but an
+ * NXDOMAIN costs DnsDxe's whole retry schedule first. */
+enum efinet_dns_policy {
+  EFINET_DNS_BUILTIN_FIRST = 0, /* built-in; DNS4 only when the built-in cannot ask (no UDP4,
+                                   no server address known, no socket) */
+  EFINET_DNS_DNS4_FIRST,        /* DNS4; the built-in when DNS4 times out, fails or finds
+                                   nothing (its NXDOMAIN and truncation are not trusted) */
+  EFINET_DNS_DNS4_ONLY,         /* DNS4 and nothing else (EAI_FAIL without DNS4) */
+  EFINET_DNS_BUILTIN_ONLY,      /* never DNS4 */
+};
+
 struct efinet_config {
   EFI_HANDLE image;
   EFI_SYSTEM_TABLE *st;
@@ -179,7 +227,9 @@ struct efinet_config {
   unsigned config_timeout_ms;/* deadline for address configuration waits (default 10000) */
   unsigned dns_timeout_ms;   /* per-try resolver timeout (default 2000) */
   unsigned dns_retries;      /* resolver tries per server (default 2) */
-  int use_builtin_resolver;  /* ignore DNS4 even when the firmware has it */
+  enum efinet_dns_policy dns_policy;
+  int use_builtin_resolver;  /* ignore DNS4 even when the firmware has it: dns_policy
+                                EFINET_DNS_BUILTIN_ONLY, whatever dns_policy says */
   int no_connect;            /* do not ConnectController() when no NIC is started */
 };
 
@@ -250,6 +300,9 @@ efisock_ssize_t efisock_sendto(efinet_t *net, int fd, const void *buf, size_t le
                                const struct efisock_sockaddr *to, efisock_socklen_t tolen);
 efisock_ssize_t efisock_recvfrom(efinet_t *net, int fd, void *buf, size_t len, int flags,
                                  struct efisock_sockaddr *from, efisock_socklen_t *fromlen);
+/* sendmsg: msg_control must be empty (EOPNOTSUPP otherwise). */
+efisock_ssize_t efisock_sendmsg(efinet_t *net, int fd, const struct efisock_msghdr *m, int flags);
+efisock_ssize_t efisock_recvmsg(efinet_t *net, int fd, struct efisock_msghdr *m, int flags);
 int efisock_shutdown(efinet_t *net, int fd, int how);
 int efisock_close(efinet_t *net, int fd);
 int efisock_getsockname(efinet_t *net, int fd, struct efisock_sockaddr *a, efisock_socklen_t *len);
@@ -259,6 +312,8 @@ int efisock_setsockopt(efinet_t *net, int fd, int level, int name, const void *v
 int efisock_getsockopt(efinet_t *net, int fd, int level, int name, void *val,
                        efisock_socklen_t *len);
 int efisock_fcntl(efinet_t *net, int fd, int cmd, int arg);
+/* EFISOCK_FIONBIO, EFISOCK_FIONREAD; anything else EINVAL (fwbase has no ENOTTY). */
+int efisock_ioctl(efinet_t *net, int fd, unsigned long request, void *arg);
 int efisock_select(efinet_t *net, int nfds, efisock_fd_set *r, efisock_fd_set *w,
                    efisock_fd_set *e, struct efisock_timeval *timeout);
 int efisock_poll(efinet_t *net, struct efisock_pollfd *fds, unsigned nfds, int timeout_ms);

@@ -28,6 +28,8 @@ enum fwq_flag {
   FWQ_CLOSE_NEVER_COMPLETES = 1u << 9,
   FWQ_RECEIVE_SHORT = 1u << 10,
   FWQ_DHCP_NEVER_ANSWERS = 1u << 11,
+  FWQ_RECEIVE_EMPTY_FIRST = 1u << 12,   /* first TCP4 Receive: EFI_SUCCESS, 0 bytes */
+  FWQ_RECEIVE_ABORTED_FIRST = 1u << 13, /* first TCP4 Receive: EFI_ABORTED */
 };
 
 struct fwq_set {
@@ -56,7 +58,8 @@ const struct efinet_fwsource *fwq_source(struct fwq *q);
 /* Counters: how often each quirk acted (tests assert they were exercised). */
 struct fwq_stats {
   unsigned delayed, reordered, no_mapping, already_started, routes_refused, cancels_refused,
-      polls_not_ready, closes_swallowed, receives_shortened, dhcp_hidden, hidden_lookups;
+      polls_not_ready, closes_swallowed, receives_shortened, dhcp_hidden, hidden_lookups,
+      receives_emptied;
 };
 void fwq_get_stats(struct fwq *q, struct fwq_stats *out);
 void fwq_close(struct fwq *q); /* after the program closed its stack */

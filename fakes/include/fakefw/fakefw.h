@@ -25,11 +25,21 @@ struct fakefw;
 struct fnet;
 struct fconn;
 
+/* How the fake EFI_DNS4 behaves. */
+enum fakefw_dns4_model {
+  FAKEFW_DNS4_IDEAL = 0,   /* answers as a resolver would: NXDOMAIN is EFI_NOT_FOUND, CNAME
+                              chains are followed */
+  FAKEFW_DNS4_EDK2_202211, /* OVMF edk2-stable202211's DnsDxe: an NXDOMAIN answer is not final
+                              (tries until EFI_TIMEOUT), a chain of two CNAMEs gives no address
+                              (EFI_NOT_FOUND), a truncated answer fails (no TCP path) */
+};
+
 struct fakefw_opts {
   unsigned nics;            /* NIC handles carrying the network stack (default 1) */
   bool no_ip4config2;       /* firmware without EFI_IP4_CONFIG2 */
   bool legacy_ip4config;    /* firmware with the legacy EFI_IP4_CONFIG */
   bool no_dns4;             /* firmware without EFI_DNS4 */
+  enum fakefw_dns4_model dns4_model;
   bool no_udp4;
   bool rng;                 /* firmware with EFI_RNG_PROTOCOL */
   bool policy_static;       /* Ip4Config2 policy starts Static (Feb 2016 - Oct 2017 EDK2) */
@@ -117,6 +127,9 @@ bool fnet_conn_got_fin(struct fconn *c);
 bool fnet_conn_got_reset(struct fconn *c);
 bool fnet_conn_established(struct fconn *c);
 uint16_t fnet_conn_guest_port(struct fconn *c);
+/* The ControlOption the guest's TCP4 instance was configured with (false:
+ * none given, or the guest side is gone). */
+bool fnet_conn_guest_options(struct fconn *c, EFI_TCP4_OPTION *out);
 struct fconn *fnet_last_conn(struct fnet *n); /* most recent connection */
 unsigned fnet_conn_count(struct fnet *n);
 
