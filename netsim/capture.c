@@ -17,6 +17,10 @@ struct capture {
 };
 
 int capture_open(struct capture **out, const char *path, char *err, size_t errlen) {
+  return capture_open_mode(out, path, false, err, errlen);
+}
+
+int capture_open_mode(struct capture **out, const char *path, bool append, char *err, size_t errlen) {
   struct capture *c = calloc(1, sizeof(*c));
   if (!c) return -ENOMEM;
   c->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
@@ -25,7 +29,7 @@ int capture_open(struct capture **out, const char *path, char *err, size_t errle
     free(c);
     return -EIO;
   }
-  c->dump = pcap_dump_open(c->pcap, path);
+  c->dump = append ? pcap_dump_open_append(c->pcap, path) : pcap_dump_open(c->pcap, path);
   if (!c->dump) {
     snprintf(err, errlen, "%s", pcap_geterr(c->pcap));
     pcap_close(c->pcap);
@@ -53,6 +57,8 @@ void capture_tick(struct capture *c, uint64_t now) {
     c->last_flush = now;
   }
 }
+
+void capture_flush(struct capture *c) { pcap_dump_flush(c->dump); }
 
 void capture_close(struct capture *c) {
   if (!c) return;

@@ -56,8 +56,41 @@ static int cmd_rule(struct netsim *ns, const char *args, char *out, size_t cap) 
   return 0;
 }
 
+/* hex text to bytes: the count, or -1 for odd length or a non-hex digit */
+static long unhex(const char *p, uint8_t *b, size_t cap) {
+  size_t n = 0;
+  while (*p == ' ') p++;
+  for (; p[0] && p[0] != ' '; p += 2) {
+    unsigned v;
+    if (!p[1] || n >= cap || sscanf(p, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", p[0]) ||
+        !strchr("0123456789abcdefABCDEF", p[1]))
+      return -1;
+    b[n++] = (uint8_t)v;
+  }
+  return (long)n;
+}
+
+/* `dns answer HEX`: the zone's answer to one query as it would go over TCP
+ * (the harness's listener on the DNS address's TCP port 53 asks). */
+static int dns_answer(struct netsim *ns, const char *hex, char *out, size_t cap) {
+  static uint8_t q[4096], a[4096];
+  long qlen = unhex(hex, q, sizeof(q));
+  if (qlen <= 0) {
+    snprintf(out, cap, "err dns answer: HEX (a DNS query)");
+    return 0;
+  }
+  bool wrong = false;
+  size_t room = (cap - 4) / 2 < sizeof(a) ? (cap - 4) / 2 : sizeof(a);
+  size_t alen = dnszone_answer(&ns->dns.zone, q, (size_t)qlen, a, room, true, &wrong);
+  if (alen) ns->dns.answered++;
+  size_t n = (size_t)snprintf(out, cap, "ok%s", alen ? " " : "");
+  for (size_t i = 0; i < alen && n + 3 < cap; i++) n += (size_t)snprintf(out + n, cap - n, "%02x", a[i]);
+  return 0;
+}
+
 static int cmd_dns(struct netsim *ns, const char *args, char *out, size_t cap) {
   if (!args) return -ENOENT;
+  if (!strncmp(args, "answer ", 7)) return dns_answer(ns, args + 7, out, cap);
   struct dnszone *z = &ns->dns.zone;
   char w[3][256] = {"", "", ""};
   int n = sscanf(args, "%255s %255s %255s", w[0], w[1], w[2]);
@@ -86,6 +119,9 @@ static void counters_line(struct netsim *ns, char *out, size_t cap) {
   size_t n = (size_t)snprintf(out, cap, "ok slirp_in=%llu slirp_out=%llu dns_queries=%u dns_answered=%llu",
                               (unsigned long long)ns->gw.frames_in, (unsigned long long)ns->gw.frames_out,
                               ns->dns.zone.queries, (unsigned long long)ns->dns.answered);
+  if (ns->tap_in && n < cap)
+    n += (size_t)snprintf(out + n, cap - n, " tap_in=%llu tap_out=%llu", (unsigned long long)*ns->tap_in,
+                          (unsigned long long)*ns->tap_out);
   for (int i = 0; i < HUB_MAX_GUESTS && n < cap; i++) {
     struct hub_port *g = &ns->hub.port[i];
     if (!g->to_guest.c.frames_in && !g->from_guest.c.frames_in && g->fd < 0) continue;
@@ -111,7 +147,55 @@ static int cmd_counters(struct netsim *ns, const char *args, char *out, size_t c
     hub_counters_reset(&ns->hub);
     ns->gw.frames_in = ns->gw.frames_out = 0;
     ns->dns.zone.queries = 0, ns->dns.answered = 0;
+    if (ns->tap_in) *ns->tap_in = *ns->tap_out = 0;
   }
+  return 0;
+}
+
+/* `capture PATH [append=1]`: the pcap continues in PATH (per scenario). */
+static int cmd_capture(struct netsim *ns, const char *args, char *out, size_t cap) {
+  if (!args) return -ENOENT;
+  char path[1024], opt[16] = "";
+  if (sscanf(args, "%1023s %15s", path, opt) < 1 || (opt[0] && strcmp(opt, "append=1"))) {
+    snprintf(out, cap, "err capture PATH [append=1]");
+    return 0;
+  }
+  if (!ns->recapture) {
+    snprintf(out, cap, "err no capture (started without --pcap)");
+    return 0;
+  }
+  char err[256] = "";
+  if (ns->recapture(ns, path, opt[0] != 0, err, sizeof(err)) < 0) snprintf(out, cap, "err capture %s: %s", path, err);
+  else snprintf(out, cap, "ok");
+  return 0;
+}
+
+/* `flush`: what the pcap holds so far, in its file now (a poller's read). */
+static int cmd_flush(struct netsim *ns, const char *args, char *out, size_t cap) {
+  if (args) return -ENOENT;
+  if (ns->flush) ns->flush(ns);
+  snprintf(out, cap, "ok");
+  return 0;
+}
+
+/* `inject [link=N|uplink] HEX`: one crafted Ethernet frame onto the LAN. */
+static int cmd_inject(struct netsim *ns, const char *args, char *out, size_t cap) {
+  if (!args) return -ENOENT;
+  int from = -1;
+  const char *p = args;
+  if (!strncmp(p, "link=", 5)) {
+    from = atoi(p + 5);
+    p = strchr(p, ' ');
+  } else if (!strncmp(p, "uplink ", 7)) {
+    p += 6;
+  }
+  static uint8_t f[4096];
+  long n = p ? unhex(p, f, sizeof(f)) : -1;
+  if (n < 0 || from < -1 || from >= HUB_MAX_GUESTS || hub_inject(&ns->hub, from, f, (size_t)n) < 0) {
+    snprintf(out, cap, "err inject [link=N|uplink] HEX (an Ethernet frame, 14..4096 bytes)");
+    return 0;
+  }
+  snprintf(out, cap, "ok %ld", n);
   return 0;
 }
 
@@ -127,6 +211,9 @@ const struct control_command control_commands[] = {
     {.name = "rule", .run = cmd_rule},
     {.name = "dns", .run = cmd_dns},
     {.name = "counters", .run = cmd_counters},
+    {.name = "capture", .run = cmd_capture},
+    {.name = "inject", .run = cmd_inject},
+    {.name = "flush", .run = cmd_flush},
     {.name = "stop", .run = cmd_stop},
     {.name = NULL},
 };

@@ -1,5 +1,6 @@
 /* The control socket: one command per line, one reply line, `ok ...` or
- * `err ...`. Commands: impair, rule, dns, counters, stop (see README.md). */
+ * `err ...`. Commands: impair, rule, dns, counters, capture, inject, stop
+ * (see README.md). */
 #ifndef NETSIM_CONTROL_H
 #define NETSIM_CONTROL_H
 
@@ -7,8 +8,8 @@
 #include <stddef.h>
 
 #define CONTROL_MAX_CLIENTS 4
-#define CONTROL_LINE_MAX 1024
-#define CONTROL_REPLY_MAX 4096
+#define CONTROL_LINE_MAX 8192 /* `inject` carries a frame in hex */
+#define CONTROL_REPLY_MAX 16384 /* `dns answer` replies in hex */
 
 struct netsim;
 

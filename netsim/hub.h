@@ -66,6 +66,13 @@ struct hub {
   /* Every frame that crosses: as it left a guest's link, and as delivered. */
   void (*capture)(void *ctx, const uint8_t *f, size_t len);
   void *capture_ctx;
+  /* Capture a frame that reaches several ports at once (flooded, or a
+   * guest's broadcast as sent and as delivered) only once: the same bytes
+   * at another port within 1 ms are not written again (--uplink-tap). */
+  bool capture_once;
+  uint64_t cap_hash, cap_ns;
+  size_t cap_len;
+  int cap_port;
 };
 
 /* Each link direction's generator is seeded from seed and its place. */
@@ -79,6 +86,12 @@ int hub_attach(struct hub *h, int fd);
 
 /* A frame from the far side, onto the LAN towards the guests. */
 void hub_from_uplink(struct hub *h, const uint8_t *f, size_t len);
+/* A crafted frame onto the LAN (control `inject`): from < 0, as if the far
+ * side sent it (to the guests through their to-guest links, never to a
+ * handler, so never onto a tap); from = guest port i, as if that guest sent
+ * it (its from-guest rules and impairments, then the hub). -EINVAL for a
+ * frame shorter than an Ethernet header or a port out of range. */
+int hub_inject(struct hub *h, int from, const uint8_t *f, size_t len);
 /* A frame for guest port i, through its to-guest link, due at `due`. */
 void hub_to_port(struct hub *h, int i, uint64_t due, const uint8_t *f, size_t len);
 

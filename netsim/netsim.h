@@ -16,6 +16,14 @@ struct netsim {
   struct control control;
   uint64_t seed;
   bool stop;
+  /* --uplink-tap: the tap's counters (NULL on the slirp path) */
+  uint64_t *tap_in, *tap_out;
+  /* control `capture PATH [append=1]`: close the pcap, continue in PATH
+   * (set by main.c, which owns libpcap; NULL: no capture). 0, or -errno
+   * with the reason in err. */
+  int (*recapture)(struct netsim *ns, const char *path, bool append, char *err, size_t errlen);
+  void *capture;
+  int (*flush)(struct netsim *ns); /* control `flush`: the pcap to its file now */
 };
 
 #endif

@@ -10,9 +10,9 @@
 static int parse_ns(const char *v, uint64_t *ns) {
   char *end;
   double x = strtod(v, &end);
-  if (end == v || x < 0) return -1;
+  if (end == v || !(x >= 0)) return -1; /* NaN too */
   double mul = !strcmp(end, "s") ? 1e9 : !strcmp(end, "ms") || !*end ? 1e6 : !strcmp(end, "us") ? 1e3 : -1;
-  if (mul < 0) return -1;
+  if (mul < 0 || !(x * mul < 1.8e19)) return -1; /* beyond uint64_t nanoseconds (fuzz/) */
   *ns = (uint64_t)(x * mul);
   return 0;
 }

@@ -50,6 +50,10 @@ class GuestNet:
     def end(self, sc):
         """At a scenario's end, after its sockets are closed."""
 
+    def peers_done(self, sc, forwards):
+        """After end(): the scenario's peers are no longer needed (slirp's
+        forwards are fixed while QEMU runs, so they stay by default)."""
+
     def ctl(self, line):
         raise BackendError("no fwnet-netsim on the %s network (--net netsim)" % self.name)
 

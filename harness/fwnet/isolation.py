@@ -8,6 +8,7 @@ works, runs continue with restrict=on alone, and the report says so.
 import ctypes
 import os
 import subprocess
+import threading
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
@@ -53,8 +54,20 @@ def enter():
     return _state["mode"], _state["why"]
 
 
+def enter_thread_netns():
+    """Move the calling thread (only it, and what it starts later: threads,
+    subprocesses) into a fresh network namespace with loopback up: a --jobs
+    shard's own LAN. Needs CAP_SYS_ADMIN (root, or fwnet's user namespace).
+    Returns a description for the report."""
+    _unshare(CLONE_NEWNET)
+    _lo_up()
+    return "a namespace of its own (thread %d)" % threading.get_native_id()
+
+
 def interfaces():
-    """Interface names in this process's network namespace (/proc/net/dev
-    is per namespace; /sys/class/net shows sysfs's, not ours)."""
-    with open("/proc/net/dev") as f:
+    """Interface names in the calling thread's network namespace
+    (/proc/thread-self/net/dev: a --jobs shard may have its own; /proc/net
+    is the main thread's; /sys/class/net shows sysfs's, not ours)."""
+    path = "/proc/thread-self/net/dev" if os.path.exists("/proc/thread-self/net/dev") else "/proc/net/dev"
+    with open(path) as f:
         return sorted(l.split(":")[0].strip() for l in f.readlines()[2:])

@@ -18,7 +18,7 @@ from .guestnet import SlirpNet
 class Netsim:
     """A running fwnet-netsim (a process group of its own, like QEMU)."""
 
-    def __init__(self, run_dir, seed, guestfwds, hostfwds):
+    def __init__(self, run_dir, seed, guestfwds, hostfwds, uplink_tap=None):
         exe = build.tool_path("netsim", "fwnet-netsim")
         if not os.path.exists(exe):
             raise BackendError("fwnet-netsim not built: %s" % exe)
@@ -27,7 +27,9 @@ class Netsim:
             if os.path.exists(p):
                 os.unlink(p)
         cmd = [exe, "--lan", self.lan_sock, "--control", self.ctl_sock, "--pcap", os.path.join(run_dir, "netsim.pcap"),
-               "--seed", str(seed), "--relay", os.path.join(qemu.HERE, "relay.py")]
+               "--seed", str(seed)]
+        # the far side: a tap in fwnet's namespace (lannet.py), or slirp with forwards
+        cmd += ["--uplink-tap", uplink_tap] if uplink_tap else ["--relay", os.path.join(qemu.HERE, "relay.py")]
         for gp, hp in guestfwds:
             cmd += ["--guestfwd", "%d:%d" % (gp, hp)]
         for hp, gp in hostfwds:

@@ -20,9 +20,11 @@ def write_junit(path, run):
                           errors=str(sum(c["verdict"] == "error" for c in cases)),
                           skipped=str(sum(c["verdict"] == "skip" for c in cases)))
         props = ET.SubElement(s, "properties")
-        for k in ("accel", "firmware", "nic", "net", "isolation", "quirks"):
+        for k in ("accel", "firmware", "nic", "net", "net_why", "isolation", "quirks"):
             if b.get(k):
                 ET.SubElement(props, "property", name=k, value=str(b[k]))
+        if run.get("net_why") and not b.get("net_why"):
+            ET.SubElement(props, "property", name="net_why", value=str(run["net_why"]))
         for c in cases:
             tc = ET.SubElement(s, "testcase", classname="fwnet.%s" % b["backend"], name=c["name"],
                                time="%.3f" % c.get("seconds", 0))
@@ -33,11 +35,18 @@ def write_junit(path, run):
                 ET.SubElement(tc, "error", message=c.get("error", "error")).text = c.get("error", "")
             elif c["verdict"] == "skip":
                 ET.SubElement(tc, "skipped", message=c.get("why", ""))
+            if c.get("capture"):  # the scenario's own pcap (Jenkins' attachments plugin reads the line)
+                tp = ET.Element("properties")
+                tc.insert(0, tp)
+                ET.SubElement(tp, "property", name="capture", value=c["capture"])
+                ET.SubElement(tc, "system-out").text = "[[ATTACHMENT|%s]]\n" % c["capture"]
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def summary(run):
     lines = []
+    if run.get("net_why"):
+        lines.append("network: %s (%s)" % (run.get("net"), run["net_why"]))
     for b in run["backends"]:
         head = "backend %s" % b["backend"]
         for k in ("accel", "firmware", "nic", "net", "isolation"):

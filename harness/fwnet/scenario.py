@@ -17,11 +17,18 @@ Each step line is `[NAME =] OP ARGS...`. Socket names bound with `NAME =`
 stand for the descriptor in later steps (`connect s echo` -> fd=<s> and the
 peer's address and port). A peer name as an argument expands to addr= port=.
 Steps starting with `peer` act on host peers (e.g. `peer conn connect`).
+Steps `wire`, `inject` and `respond` are the harness's own (not the agent's):
+wire assertions judged on the scenario's capture after the run, and crafted
+frames put on the LAN (README: "Wire assertions and crafted packets").
+`#` starts a comment outside quotes only.
 Errors name the file and line.
 """
 import os
 import re
+import shlex
 import tomllib
+
+from . import wire
 
 PEER_KINDS = {"echo", "discard", "source", "reset", "refuse", "connect", "udpecho", "http", "rump-http",
               "rump-source", "rump-discard", "rump-echo",
@@ -39,6 +46,11 @@ POSITIONAL = {
     "sleep": ["ms"], "stats": ["fd"], "net": ["mode"],
 }
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# steps the harness runs itself: never sent to the agent, never in a golden
+LOCAL_OPS = ("wire", "inject", "respond")
+# `{SOURCE.PATH[+N|-N]}`: a value known only while the scenario runs
+SUBST_RE = re.compile(r"\{([^{}]*)\}")
+SUBST_ITEM_RE = re.compile(r"^(match|step(\d+))(?:\.([A-Za-z0-9_.]+))?\s*(?:([+-])\s*(0x[0-9a-fA-F]+|\d+))?$")
 
 
 class ScenarioError(Exception):
@@ -86,7 +98,7 @@ class Scenario:
             m = re.search(r"line (\d+)", str(e))
             raise ScenarioError(path, m.group(1) if m else "?", "TOML: %s" % e)
         known = {"name", "description", "tags", "net", "quirks", "peers", "steps", "deviations",
-                 "requires", "open", "golden", "netsim"}
+                 "requires", "open", "golden", "netsim", "kind", "firmware", "quirks_fired"}
         for k in d:
             if k not in known:
                 raise ScenarioError(path, _line_of(text, k), "unknown key %r" % k)
@@ -103,6 +115,14 @@ class Scenario:
         self.netsim = d.get("netsim", {})  # impair = "...", to-guest/from-guest = "...", rules = [...]
         if self.netsim and "netsim" not in self.requires:
             self.requires.append("netsim")
+        self.quirks_fired = list(d.get("quirks_fired", []))  # checked after the run (runner.check_quirks_fired)
+        if d.get("kind", "agent") not in ("agent", "firmware"):
+            raise ScenarioError(path, _line_of(text, "kind"), "kind must be agent or firmware")
+        if d.get("kind") == "firmware":  # the firmware alone, no agent (fwscenario.py)
+            from . import fwscenario
+            fwscenario.load(self, d, text)
+            return
+        self.kind = "agent"
         self.peers = {}
         for p in d.get("peers", []):
             peer = Peer(p, path, _line_of(text, p.get("name", "peers")))
@@ -138,8 +158,12 @@ class Scenario:
         steps, names = [], set()
         for off, raw in enumerate(script.splitlines()):
             line_no = base + 1 + off  # TOML drops the newline after the opening quotes
-            s = raw.split("#", 1)[0].strip()
+            s = strip_comment(raw).strip()
             if not s:
+                continue
+            op0 = s.split(None, 1)[0]
+            if op0 in LOCAL_OPS:  # before `=>`: filters and expressions are theirs
+                steps.append(self._local_step(op0, s, len(steps) + 1, line_no, steps))
                 continue
             bind, expect = None, {}
             if "=>" in s:
@@ -221,6 +245,202 @@ class Scenario:
         if not steps:
             raise ScenarioError(self.path, base, "no steps")
         return steps
+
+
+    def _local_step(self, op, s, index, line_no, steps):
+        """A `wire`, `inject` or `respond` step, checked now (filters
+        compiled, fields looked up, templates and parameters validated)."""
+        if op == "wire":
+            try:
+                a = wire.parse_wire_step(s, self.path, line_no, verify=False)
+                checked(("wire", a.lang, a.expr, a.field), a.compile_check)
+            except wire.WireError as e:
+                raise ScenarioError(self.path, line_no, e.msg)
+            if isinstance(a.ref, int) and not (1 <= a.ref < index and steps[a.ref - 1].op not in LOCAL_OPS):
+                raise ScenarioError(self.path, line_no, "wire: within ... of step %d: not an earlier agent, "
+                                    "peer or netsim step (steps 1..%d)" % (a.ref, index - 1))
+            st = Step(index, line_no, "wire", {"text": s}, None)
+            st.wire = a
+            self._require("capture")
+            return st
+        from . import craft  # scapy: only for scenarios that craft packets
+        try:
+            words = shlex.split(s, posix=True)
+        except ValueError as e:
+            raise ScenarioError(self.path, line_no, "%s: %s" % (op, e))
+        words = words[1:]
+        args = {"text": s, "link": None, "count": 1, "filter": None, "lang": "bpf"}
+        if op == "respond":
+            if words and words[0] in wire.LANGS:
+                args["lang"], words = wire.LANGS[words[0]], words[1:]
+            if not words:
+                raise ScenarioError(self.path, line_no, 'respond ["bpf"|tshark] "FILTER" TEMPLATE k=v ... [count=N]')
+            args["filter"], words = words[0], words[1:]
+            try:
+                checked(("respond", args["lang"], args["filter"]),
+                        lambda: wire.compile_check(args["lang"], args["filter"]))
+            except wire.WireError as e:
+                raise ScenarioError(self.path, line_no, "respond: %s" % e.msg)
+        while words and (words[0] == "uplink" or words[0].startswith("link=")):
+            w = words.pop(0)
+            args["link"] = None if w == "uplink" else w[5:]
+            if args["link"] is not None and not args["link"].isdigit():
+                raise ScenarioError(self.path, line_no, "%s: link=N (a guest port number) or uplink" % op)
+        if not words or "=" in words[0]:
+            raise ScenarioError(self.path, line_no, "%s: name a packet template (%s)"
+                                % (op, ", ".join(sorted(craft.TEMPLATES))))
+        tname, params = words[0], {}
+        for w in words[1:]:
+            if "=" not in w:
+                raise ScenarioError(self.path, line_no, "%s %s: parameter %r is not key=value" % (op, tname, w))
+            k, v = w.split("=", 1)
+            if op == "respond" and k == "count":
+                if not v.isdigit() or int(v) < 1:
+                    raise ScenarioError(self.path, line_no, "respond: count=N (N >= 1)")
+                args["count"] = int(v)
+                continue
+            params[k] = v
+        for k, v in params.items():
+            for ref in SUBST_RE.findall(v):
+                self._check_subst(op, tname, k, ref, index, line_no, steps)
+        if v_unbalanced(params):
+            raise ScenarioError(self.path, line_no, "%s %s: unbalanced { } in parameter %s"
+                                % (op, tname, v_unbalanced(params)))
+        try:
+            craft.validate(tname, placeholder_params(tname, params), self.path, line_no)
+            if not any(SUBST_RE.search(v) for v in params.values()):
+                craft.build(tname, **params)  # fully known now: scapy's own complaints too
+        except craft.CraftError as e:
+            raise ScenarioError(self.path, line_no, "%s: %s" % (op, e.msg))
+        args["template"], args["params"] = tname, params
+        self._require("inject")
+        if op == "respond":
+            self._require("capture")  # the guest's packets as they happen
+        return Step(index, line_no, op, args, None)
+
+    def _check_subst(self, op, tname, key, ref, index, line_no, steps):
+        m = SUBST_ITEM_RE.match(ref.strip())
+        where = "%s %s: %s={%s}" % (op, tname, key, ref)
+        if not m:
+            raise ScenarioError(self.path, line_no, "%s: substitution is {match.LAYER.FIELD[+N]}, "
+                                "{match} or {stepN.FIELD[+N]}" % where)
+        src, n, path = m.group(1), m.group(2), m.group(3)
+        if src == "match":
+            if op != "respond":
+                raise ScenarioError(self.path, line_no, "%s: {match...} only in respond steps" % where)
+            if path:
+                layer, _, field = path.partition(".")
+                cls = match_layer(layer)
+                if cls is None:
+                    raise ScenarioError(self.path, line_no, "%s: unknown layer %r (e.g. ether, ip, ipv6, tcp, "
+                                        "udp, icmp, dns, bootp)" % (where, layer))
+                if field and field not in {f.name for f in cls.fields_desc}:
+                    raise ScenarioError(self.path, line_no, "%s: layer %s has no field %r (fields: %s)"
+                                        % (where, layer, field, ", ".join(f.name for f in cls.fields_desc)))
+            return
+        n = int(n)
+        if not 1 <= n < index or steps[n - 1].op in LOCAL_OPS:
+            raise ScenarioError(self.path, line_no, "%s: step %d is not an earlier agent step" % (where, n))
+        if not path:
+            raise ScenarioError(self.path, line_no, "%s: name a reply field, e.g. {step%d.port}" % (where, n))
+
+    def _require(self, cap):
+        if cap not in self.requires:
+            self.requires.append(cap)
+
+
+CHECK_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           "build", "cache", "wire-checked.json")
+_checked = None
+
+
+def checked(key, check):
+    """check() (a filter compiled by tcpdump/tshark, a field looked up),
+    skipped when it passed before with the same tools: loading every
+    scenario must not start a tshark per wire step. Failures are not kept."""
+    import json
+    global _checked
+    tools = []
+    for t in (wire.TCPDUMP, wire.TSHARK):
+        try:
+            import shutil
+            tools.append(str(os.stat(shutil.which(t) or t).st_mtime))
+        except (OSError, TypeError):
+            tools.append("-")
+    k = "\t".join(tools + [str(x) for x in key])
+    if _checked is None:
+        try:
+            with open(CHECK_CACHE) as f:
+                _checked = set(json.load(f))
+        except (OSError, ValueError):
+            _checked = set()
+    if k in _checked:
+        return
+    check()
+    _checked.add(k)
+    try:
+        os.makedirs(os.path.dirname(CHECK_CACHE), exist_ok=True)
+        tmp = CHECK_CACHE + ".%d" % os.getpid()
+        with open(tmp, "w") as f:
+            json.dump(sorted(_checked), f)
+        os.replace(tmp, CHECK_CACHE)
+    except OSError:
+        pass
+
+
+def strip_comment(line):
+    """The line up to a `#` that is outside '...' and "..." quotes."""
+    q, esc = None, False
+    for i, c in enumerate(line):
+        if esc:
+            esc = False
+        elif q:
+            if c == "\\" and q == '"':
+                esc = True
+            elif c == q:
+                q = None
+        elif c in "'\"":
+            q = c
+        elif c == "#":
+            return line[:i]
+    return line
+
+
+def v_unbalanced(params):
+    for k, v in params.items():
+        if SUBST_RE.sub("", v).count("{") or SUBST_RE.sub("", v).count("}"):
+            return k
+    return None
+
+
+def match_layer(name):
+    """The scapy layer class a `{match.NAME...}` names (case-insensitive:
+    ether, ip, ipv6, tcp, udp, icmp, dns, bootp, dhcp6...)."""
+    from . import craft
+    for k, v in craft.LAYERS.items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+# What a substituted parameter is checked with before the run, by type
+_PLACEHOLDER = {"_int": "0", "_bool": "0", "_bytes": "", "_list": "", "_packet": "4500001c000000004011000000000000"
+                "00000000" + "0" * 16}
+
+
+def placeholder_params(tname, params):
+    """params with every `{...}` value replaced by a dummy of its type, so
+    that validate() can check names, presence and literal values."""
+    from . import craft
+    t = craft.TEMPLATES.get(tname)
+    out = {}
+    for k, v in params.items():
+        if t is not None and SUBST_RE.search(v):
+            conv = t.types.get(k)
+            out[k] = _PLACEHOLDER.get(getattr(conv, "__name__", ""), "0" if conv else "x")
+        else:
+            out[k] = v
+    return out
 
 
 def _line_of(text, key):

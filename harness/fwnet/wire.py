@@ -38,11 +38,10 @@ covers the scenario, and does not send them to the agent):
     wire field "udp dst port 53" dns.id random:16 count >=8
     wire field "tcp[tcpflags] == tcp-syn" tcp.srcport not-stride-constant
 
-  Integration notes (scenario.py is not changed here): scenario.py strips `#`
-  comments and splits `=>` expectations before looking at a step, so a `wire`
-  line should be taken out before that (filters rarely need `#`; `>=` is not
-  `=>`). `parse_wire_step(text, file, line)` takes the line (with or without
-  the leading `wire`), compile-checks the filter and field at once (before any
+  Integration: scenario.py takes `wire` lines out before its `=>` split and
+  strips `#` comments only outside quotes; runner.WireRun judges them.
+  `parse_wire_step(text, file, line)` takes the line (with or without the
+  leading `wire`), compile-checks the filter and field at once (before any
   QEMU starts) and returns a WireAssertion; `assertion.check(pcap, t0)` raises
   WireFailure with the filter and the matching packets as tcpdump prints them.
 

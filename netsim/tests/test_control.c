@@ -37,14 +37,14 @@ static int teardown(void **st) {
 
 static void table_is_complete(void **st) {
   (void)st;
-  const char *want[] = {"impair", "rule", "dns", "counters", "stop"};
+  const char *want[] = {"impair", "rule", "dns", "counters", "capture", "inject", "flush", "stop"};
   size_t n = 0;
   for (const struct control_command *c = control_commands; c->name; c++, n++) {
     assert_non_null(c->run);
-    assert_true(n < 5);
+    assert_true(n < 8);
     assert_string_equal(c->name, want[n]);
   }
-  assert_int_equal(n, 5);
+  assert_int_equal(n, 8);
 }
 
 static void unknown_commands(void **st) {
@@ -129,6 +129,52 @@ static void counters_and_reset(void **st) {
   assert_string_equal(exec("counters"), "ok slirp_in=0 slirp_out=0 dns_queries=0 dns_answered=0");
 }
 
+/* `dns answer HEX`: the zone's answer, as over TCP, in hex. */
+static void dns_answer_command(void **st) {
+  (void)st;
+  assert_string_equal(exec("dns add peer.test 10.0.2.100"), "ok");
+  /* id 0x1234, RD, one question: peer.test A IN */
+  const char *q = "123401000001000000000000047065657204746573740000010001";
+  char line[256];
+  snprintf(line, sizeof(line), "dns answer %s", q);
+  const char *r = exec(line);
+  assert_int_equal(strncmp(r, "ok 1234", 7), 0);
+  assert_non_null(strstr(r, "0a000264")); /* the A record's address */
+  assert_int_equal(ns.dns.answered, 1);
+  assert_int_equal(strncmp(exec("dns answer 12z4"), "err dns answer", 14), 0);
+  assert_int_equal(strncmp(exec("dns answer 123"), "err dns answer", 14), 0);
+  assert_string_equal(exec("dns fault drop 1"), "ok");
+  assert_string_equal(exec(line), "ok"); /* dropped: no answer */
+}
+
+/* `inject`: a frame from the far side reaches a guest's to-guest queue only. */
+static void inject_command(void **st) {
+  (void)st;
+  ns.hub.port[0].fd = 99; /* a port in use (never written: the frame waits in its queue) */
+  const char *frame = "ffffffffffff525400123456080600010800060400010000000000000a000202000000000000";
+  char line[256];
+  snprintf(line, sizeof(line), "inject uplink %s", frame);
+  assert_string_equal(exec(line), "ok 38");
+  assert_int_equal(ns.hub.port[0].to_guest.c.frames_in, 1);
+  snprintf(line, sizeof(line), "inject %s", frame);
+  assert_string_equal(exec(line), "ok 38");
+  assert_int_equal(ns.hub.port[0].to_guest.c.frames_in, 2);
+  snprintf(line, sizeof(line), "inject link=1 %s", frame);
+  assert_string_equal(exec(line), "ok 38");
+  assert_int_equal(ns.hub.port[1].from_guest.c.frames_in, 1);
+  assert_int_equal(strncmp(exec("inject uplink 0011"), "err inject", 10), 0); /* shorter than a header */
+  assert_int_equal(strncmp(exec("inject link=9 ffffffffffffffffffffffffffff"), "err inject", 10), 0);
+  assert_int_equal(strncmp(exec("inject uplink xyz"), "err inject", 10), 0);
+  ns.hub.port[0].fd = -1;
+}
+
+static void capture_command(void **st) {
+  (void)st;
+  assert_string_equal(exec("capture /tmp/x.pcap"), "err no capture (started without --pcap)");
+  assert_string_equal(exec("capture /tmp/x.pcap bogus=2"), "err capture PATH [append=1]");
+  assert_string_equal(exec("flush"), "ok"); /* no capture: nothing to do */
+}
+
 static void stop(void **st) {
   (void)st;
   assert_string_equal(exec("stop"), "ok");
@@ -143,6 +189,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(rules_add_and_clear, setup, teardown),
       cmocka_unit_test_setup_teardown(dns_zone_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(counters_and_reset, setup, teardown),
+      cmocka_unit_test_setup_teardown(dns_answer_command, setup, teardown),
+      cmocka_unit_test_setup_teardown(inject_command, setup, teardown),
+      cmocka_unit_test_setup_teardown(capture_command, setup, teardown),
       cmocka_unit_test_setup_teardown(stop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -91,10 +91,24 @@ static void syntax_errors(void **st) {
   assert_int_equal(rule_parse("", &r, err, sizeof(err)), -1);
 }
 
+/* Regression (fuzz/ fuzz_netsim_rules): a delay beyond uint64_t nanoseconds
+ * (or NaN) was cast from double out of range (UB); it is a syntax error now. */
+static void huge_delays_rejected(void **st) {
+  (void)st;
+  struct rule r;
+  char err[80];
+  assert_int_equal(rule_parse("delay proto=icmp delay=2566666666666666666666666666666660ms", &r, err, sizeof(err)), -1);
+  assert_int_equal(rule_parse("delay delay=1e300s", &r, err, sizeof(err)), -1);
+  assert_int_equal(rule_parse("delay delay=nan", &r, err, sizeof(err)), -1);
+  assert_int_equal(rule_parse("delay delay=inf", &r, err, sizeof(err)), -1);
+  assert_int_equal(rule_parse("delay delay=1000000000s", &r, err, sizeof(err)), 0);
+  assert_true(r.delay_ns == 1000000000ull * 1000000000ull);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(second_synack_to_guest), cmocka_unit_test(dns_and_dhcp),
-      cmocka_unit_test(counts), cmocka_unit_test(syntax_errors),
+      cmocka_unit_test(counts), cmocka_unit_test(syntax_errors), cmocka_unit_test(huge_delays_rejected),
   };
   return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
 }
