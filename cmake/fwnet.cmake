@@ -41,8 +41,16 @@ endfunction()
 # fwnet_efi_app(name SOURCES ... LIBS ...): builds name.efi (PE32+ app).
 function(fwnet_efi_app name)
   cmake_parse_arguments(A "" "" "SOURCES;LIBS" ${ARGN})
+  _fwnet_efi_link(${name} "${FWNET_EFI_CFLAGS}" "" ${GNUEFI_LIBDIR} ${GNUEFI_CRT0} ${GNUEFI_LDS} efi-app-x86_64
+                  SOURCES ${A_SOURCES} LIBS ${A_LIBS})
+endfunction()
+
+# The EFI link: objects + libraries with gnu-efi's crt0 and linker script
+# into name.so, then objcopy to a PE application of the given target.
+function(_fwnet_efi_link name cflags ldflags libdir crt0 lds pe_target)
+  cmake_parse_arguments(A "" "" "SOURCES;LIBS" ${ARGN})
   add_library(${name}_objs OBJECT ${A_SOURCES})
-  target_compile_options(${name}_objs PRIVATE ${FWNET_EFI_CFLAGS})
+  target_compile_options(${name}_objs PRIVATE ${cflags})
   set(so ${CMAKE_CURRENT_BINARY_DIR}/${name}.so)
   set(efi ${CMAKE_CURRENT_BINARY_DIR}/${name}.efi)
   set(libfiles)
@@ -51,15 +59,52 @@ function(fwnet_efi_app name)
   endforeach()
   add_custom_command(
     OUTPUT ${efi}
-    COMMAND ${CMAKE_LINKER} -nostdlib -znocombreloc -T ${GNUEFI_LDS} -shared -Bsymbolic
-            --no-undefined -L ${GNUEFI_LIBDIR} ${GNUEFI_CRT0} $<TARGET_OBJECTS:${name}_objs>
+    COMMAND ${CMAKE_LINKER} ${ldflags} -nostdlib -znocombreloc -T ${lds} -shared -Bsymbolic
+            --no-undefined -L ${libdir} ${crt0} $<TARGET_OBJECTS:${name}_objs>
             --start-group ${libfiles} --end-group -lgnuefi -o ${so}
     COMMAND objcopy -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela
-            -j .rel.* -j .rela.* -j .reloc --target efi-app-x86_64 --subsystem=10 ${so} ${efi}
-    DEPENDS ${name}_objs $<TARGET_OBJECTS:${name}_objs> ${libfiles} ${GNUEFI_LDS}
+            -j .rel.* -j .rela.* -j .reloc --target ${pe_target} --subsystem=10 ${so} ${efi}
+    DEPENDS ${name}_objs $<TARGET_OBJECTS:${name}_objs> ${libfiles} ${lds}
     COMMAND_EXPAND_LISTS
     COMMENT "Linking EFI application ${name}.efi")
   add_custom_target(${name} ALL DEPENDS ${efi})
+endfunction()
+
+# ia32 (OVMF32, Debian's ovmf-ia32): a third flavour of the same sources,
+# NAME_efi32, and apps as PE32 (fwnet-agent-ia32.efi): -m32, gnu-efi's ia32
+# crt0 and linker script (/usr/lib32), EFIAPI plain cdecl (fwnet/uefi.h).
+# -malign-double: UINT64 8-byte aligned in structures, as EDK2's IA32
+# builds (and the UEFI spec's IA-32 data alignment) have it. No red zone
+# exists on ia32; no MMX/SSE (the firmware's state is its own).
+set(FWNET_EFI32_CFLAGS
+    -m32 -malign-double -mno-mmx -mno-sse
+    -ffreestanding -fno-builtin -fno-stack-protector -fno-stack-check -fpic
+    -fno-tree-loop-distribute-patterns -fno-strict-aliasing
+    -fno-asynchronous-unwind-tables -fno-jump-tables -O2 -g0
+    ${FWNET_HOST_WARN})
+set(GNUEFI_LIBDIR32 /usr/lib32 CACHE PATH "gnu-efi ia32 library directory")
+set(GNUEFI_CRT0_32 ${GNUEFI_LIBDIR32}/crt0-efi-ia32.o)
+set(GNUEFI_LDS_32 ${GNUEFI_LIBDIR32}/elf_ia32_efi.lds)
+if(FWNET_EFI AND EXISTS ${GNUEFI_CRT0_32} AND EXISTS ${GNUEFI_LDS_32})
+  set(FWNET_EFI32 ON)
+else()
+  set(FWNET_EFI32 OFF)
+  if(FWNET_EFI)
+    message(STATUS "fwnet: no gnu-efi ia32 (${GNUEFI_CRT0_32}): the ia32 agent is not built")
+  endif()
+endif()
+
+function(fwnet_efi32_library tgt)
+  add_library(${tgt} STATIC ${ARGN})
+  set_target_properties(${tgt} PROPERTIES COMPILE_OPTIONS "" INTERPROCEDURAL_OPTIMIZATION OFF)
+  target_compile_options(${tgt} PRIVATE ${FWNET_EFI32_CFLAGS})
+endfunction()
+
+# fwnet_efi32_app(name SOURCES ... LIBS ...): builds name.efi (PE32 ia32 app).
+function(fwnet_efi32_app name)
+  cmake_parse_arguments(A "" "" "SOURCES;LIBS" ${ARGN})
+  _fwnet_efi_link(${name} "${FWNET_EFI32_CFLAGS}" "-m;elf_i386" ${GNUEFI_LIBDIR32} ${GNUEFI_CRT0_32}
+                  ${GNUEFI_LDS_32} efi-app-ia32 SOURCES ${A_SOURCES} LIBS ${A_LIBS})
 endfunction()
 
 # Bare metal (rump-hw's multiboot image): freestanding, no red zone

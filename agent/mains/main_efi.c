@@ -46,13 +46,23 @@ static uint64_t tsc_clock(void *ctx) {
   return rdtsc() * 1000u / a->tsc_per_us;
 }
 
+/* One character per OutputString: the terminal writes a string to the
+ * serial port byte by byte and gives up at the first byte the UART does not
+ * take (EFI_DEVICE_ERROR, the rest of the string dropped), so only with a
+ * single character does an error say exactly what was lost. That character
+ * is written again after a pause until it goes out (the harness may be slow
+ * to read under load); a console that never takes it ends the attempt after
+ * about a second, and the harness then sees a frame whose CRC fails. */
 static void put(EFI_SYSTEM_TABLE *st, const char *s) {
-  CHAR16 buf[257];
-  while (*s) {
-    unsigned n = 0;
-    while (*s && n < 256) buf[n++] = (CHAR16)(unsigned char)*s++;
-    buf[n] = 0;
-    st->ConOut->OutputString(st->ConOut, buf);
+  CHAR16 buf[2];
+  buf[1] = 0;
+  for (; *s; s++) {
+    buf[0] = (CHAR16)(unsigned char)*s;
+    for (unsigned tries = 0; tries < 1000; tries++) {
+      EFI_STATUS rc = st->ConOut->OutputString(st->ConOut, buf);
+      if (!(rc & EFI_ERROR_BIT)) break; /* EFI_SUCCESS or a warning (the glyph was written) */
+      st->BootServices->Stall(1000);
+    }
   }
 }
 
@@ -108,8 +118,10 @@ static void cmd_raw(void *ctx, const char *args, char *out, size_t cap) {
 
 static void cmd_hello(void *ctx, const char *args, char *out, size_t cap) {
   struct efi_agent *a = ctx;
-  (void)args;
   char v[64], rev[16];
+  /* nonce=: echoed, so the harness can tell this reply from stale bytes
+   * (after loadvm the agent resumes mid-loop; PROTOCOL.md hello) */
+  if (agent_arg(args, "nonce", v, sizeof(v))) agent_kv(out, cap, "nonce", v);
   vendor(a->st, v, sizeof(v));
   uint32_t r = a->st->FirmwareRevision;
   rev[0] = '0', rev[1] = 'x';
@@ -122,8 +134,210 @@ static void cmd_hello(void *ctx, const char *args, char *out, size_t cap) {
   efc_protocols(&a->efc, out, cap);
 }
 
+
+/* ---- fwinfo: the firmware's identity ---- */
+
+typedef EFI_STATUS(EFIAPI *open_info_fn)(EFI_HANDLE Handle, EFI_GUID *Protocol,
+                                         EFI_OPEN_PROTOCOL_INFORMATION_ENTRY **Entries, UINTN *Count);
+typedef EFI_STATUS(EFIAPI *protocols_per_handle_fn)(EFI_HANDLE Handle, EFI_GUID ***Protocols, UINTN *Count);
+
+typedef struct EFI_COMPONENT_NAME2_PROTOCOL EFI_COMPONENT_NAME2_PROTOCOL;
+struct EFI_COMPONENT_NAME2_PROTOCOL {
+  EFI_STATUS(EFIAPI *GetDriverName)(EFI_COMPONENT_NAME2_PROTOCOL *This, CHAR8 *Language, CHAR16 **Name);
+  VOID *GetControllerName;
+  CHAR8 *SupportedLanguages;
+};
+
+typedef struct {
+  VOID *Supported, *Start, *Stop;
+  UINT32 Version;
+  EFI_HANDLE ImageHandle, DriverBindingHandle;
+} EFI_DRIVER_BINDING_MIN;
+
+static int guid_eq(const EFI_GUID *a, const EFI_GUID *b) {
+  const unsigned char *x = (const void *)a, *y = (const void *)b;
+  for (int i = 0; i < 16; i++)
+    if (x[i] != y[i]) return 0;
+  return 1;
+}
+
+/* A reply value: printable ASCII, spaces and '=' as '_' (PROTOCOL.md). */
+static void put_clean(char *dst, size_t cap, const char *s, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && s[i] && k + 1 < cap; i++) {
+    unsigned char c = (unsigned char)s[i];
+    dst[k++] = (c > ' ' && c < 127 && c != '=') ? (char)c : '_';
+  }
+  while (k && dst[k - 1] == '_') k--;
+  dst[k] = 0;
+  if (!k && cap > 1) dst[0] = '-', dst[1] = 0;
+}
+
+static void ucs2_clean(char *dst, size_t cap, const CHAR16 *s) {
+  char tmp[128];
+  size_t n = 0;
+  for (; s && *s && n + 1 < sizeof(tmp); s++) tmp[n++] = *s < 127 ? (char)*s : '?';
+  tmp[n] = 0;
+  put_clean(dst, cap, tmp, n);
+}
+
+/* SMBIOS string number idx (1-based) of the structure at p with formatted length len. */
+static const char *smbios_str(const unsigned char *p, unsigned len, unsigned idx) {
+  const char *s = (const char *)p + len;
+  if (!idx) return "";
+  for (unsigned i = 1; i < idx; i++) {
+    if (!*s) return "";
+    while (*s) s++;
+    s++;
+  }
+  return s;
+}
+
+static void smbios_type0(EFI_SYSTEM_TABLE *st, char *out, size_t cap) {
+  const unsigned char *table = NULL;
+  uint64_t size = 0;
+  const char *kind = "none";
+  for (UINTN i = 0; i < st->NumberOfTableEntries; i++) {
+    EFI_CONFIGURATION_TABLE *c = &st->ConfigurationTable[i];
+    const unsigned char *e = c->VendorTable;
+    if (guid_eq(&c->VendorGuid, &efi_smbios3_guid) && e[0] == '_' && e[1] == 'S' && e[3] == '3') {
+      uint64_t addr = 0;
+      for (int k = 7; k >= 0; k--) addr = addr << 8 | e[0x10 + k];
+      if (addr > (uint64_t)UINTPTR_MAX) continue; /* ia32: above 4 GiB, unreachable; try SMBIOS 2 */
+      size = (uint64_t)e[0x0c] | (uint64_t)e[0x0d] << 8 | (uint64_t)e[0x0e] << 16 | (uint64_t)e[0x0f] << 24;
+      table = (const unsigned char *)(uintptr_t)addr;
+      kind = "3";
+      break;
+    }
+    if (guid_eq(&c->VendorGuid, &efi_smbios_guid) && e[0] == '_' && e[1] == 'S' && e[2] == 'M' && !table) {
+      uint32_t addr = (uint32_t)e[0x18] | (uint32_t)e[0x19] << 8 | (uint32_t)e[0x1a] << 16 | (uint32_t)e[0x1b] << 24;
+      size = (uint64_t)e[0x16] | (uint64_t)e[0x17] << 8;
+      table = (const unsigned char *)(uintptr_t)addr;
+      kind = "2";
+    }
+  }
+  agent_kv(out, cap, "smbios", kind);
+  char v[96];
+  for (uint64_t off = 0; table && off + 4 <= size;) {
+    const unsigned char *p = table + off;
+    unsigned len = p[1];
+    if (len < 4) break;
+    if (p[0] == 0 && len >= 9) {
+      const char *s;
+      s = smbios_str(p, len, p[4]);
+      put_clean(v, sizeof(v), s, strlen(s));
+      agent_kv(out, cap, "bios_vendor", v);
+      s = smbios_str(p, len, p[5]);
+      put_clean(v, sizeof(v), s, strlen(s));
+      agent_kv(out, cap, "bios_version", v);
+      s = smbios_str(p, len, p[8]);
+      put_clean(v, sizeof(v), s, strlen(s));
+      agent_kv(out, cap, "bios_date", v);
+      return;
+    }
+    if (p[0] == 127) break;
+    const unsigned char *q = p + len; /* strings end with a double NUL */
+    while (q + 1 < table + size && (q[0] || q[1])) q++;
+    off = (uint64_t)(q + 2 - table);
+  }
+}
+
+/* The driver that made each SNP handle: the agent of a BY_CHILD_CONTROLLER
+ * open whose controller is that handle (VirtioNetDxe on VirtIo, iPXE on
+ * its PCI device), named by its ComponentName2. */
+static void nic_driver(EFI_SYSTEM_TABLE *st, char *out, size_t cap) {
+  EFI_BOOT_SERVICES *bs = st->BootServices;
+  open_info_fn open_info = (open_info_fn)bs->OpenProtocolInformation;
+  protocols_per_handle_fn per_handle = (protocols_per_handle_fn)bs->ProtocolsPerHandle;
+  EFI_HANDLE *snps = NULL, *all = NULL;
+  UINTN nsnp = 0, nall = 0;
+  char names[200];
+  names[0] = 0;
+  size_t used = 0;
+  int found = 0;
+  if (bs->LocateHandleBuffer(ByProtocol, &efi_snp_guid, NULL, &nsnp, &snps) != EFI_SUCCESS) nsnp = 0;
+  if (bs->LocateHandleBuffer(AllHandles, NULL, NULL, &nall, &all) != EFI_SUCCESS) nall = 0;
+  if (!nsnp && nall) { /* not connected yet: what efi-net's open does too */
+    for (UINTN i = 0; i < nall; i++) bs->ConnectController(all[i], NULL, NULL, TRUE);
+    bs->FreePool(all);
+    all = NULL;
+    nall = 0;
+    if (bs->LocateHandleBuffer(ByProtocol, &efi_snp_guid, NULL, &nsnp, &snps) != EFI_SUCCESS) nsnp = 0;
+    if (bs->LocateHandleBuffer(AllHandles, NULL, NULL, &nall, &all) != EFI_SUCCESS) nall = 0;
+  }
+  EFI_HANDLE seen[8];
+  unsigned nseen = 0;
+  for (UINTN h = 0; h < nall; h++) {
+    EFI_GUID **prots = NULL;
+    UINTN np = 0;
+    if (per_handle(all[h], &prots, &np) != EFI_SUCCESS) continue;
+    for (UINTN k = 0; k < np; k++) {
+      EFI_OPEN_PROTOCOL_INFORMATION_ENTRY *ents = NULL;
+      UINTN ne = 0;
+      if (open_info(all[h], prots[k], &ents, &ne) != EFI_SUCCESS) continue;
+      for (UINTN e = 0; e < ne; e++) {
+        if (!(ents[e].Attributes & EFI_OPEN_PROTOCOL_BY_CHILD_CONTROLLER)) continue;
+        int is_snp = 0;
+        for (UINTN s = 0; s < nsnp; s++) is_snp |= ents[e].ControllerHandle == snps[s];
+        int dup = 0;
+        for (unsigned s = 0; s < nseen; s++) dup |= seen[s] == ents[e].AgentHandle;
+        if (!is_snp || dup || nseen == 8) continue;
+        seen[nseen++] = ents[e].AgentHandle;
+        EFI_COMPONENT_NAME2_PROTOCOL *cn = NULL;
+        EFI_DRIVER_BINDING_MIN *db = NULL;
+        CHAR16 *name = NULL;
+        char v[96] = "-";
+        if (bs->HandleProtocol(ents[e].AgentHandle, &efi_component_name2_guid, (VOID **)&cn) == EFI_SUCCESS && cn &&
+            (cn->GetDriverName(cn, (CHAR8 *)"en", &name) == EFI_SUCCESS ||
+             cn->GetDriverName(cn, (CHAR8 *)"en-US", &name) == EFI_SUCCESS) && name)
+          ucs2_clean(v, sizeof(v), name);
+        size_t n = strlen(v);
+        if (used + n + 12 < sizeof(names)) {
+          if (used) names[used++] = ',';
+          for (size_t i = 0; i < n; i++) names[used++] = v[i];
+          if (bs->HandleProtocol(ents[e].AgentHandle, &efi_driver_binding_guid, (VOID **)&db) == EFI_SUCCESS && db) {
+            uint32_t ver = db->Version;
+            names[used++] = '@';
+            names[used++] = '0', names[used++] = 'x';
+            for (int i = 7; i >= 0; i--) names[used++] = "0123456789abcdef"[(ver >> (4 * i)) & 15];
+          }
+          names[used] = 0;
+        }
+        found = 1;
+      }
+      if (ents) bs->FreePool(ents);
+    }
+    if (prots) bs->FreePool(prots);
+  }
+  if (all) bs->FreePool(all);
+  if (snps) bs->FreePool(snps);
+  agent_kv_int(out, cap, "snp", (long long)nsnp);
+  agent_kv(out, cap, "nic_driver", found ? names : "-");
+}
+
+/* fwinfo: vendor= rev= uefi= smbios= bios_vendor= bios_version= bios_date= snp= nic_driver= */
+static void cmd_fwinfo(void *ctx, const char *args, char *out, size_t cap) {
+  struct efi_agent *a = ctx;
+  (void)args;
+  char v[96], rev[16];
+  agent_kv(out, cap, "ret", "0");
+  agent_kv(out, cap, "errno", "0");
+  ucs2_clean(v, sizeof(v), a->st->FirmwareVendor);
+  agent_kv(out, cap, "vendor", v);
+  uint32_t r = a->st->FirmwareRevision;
+  rev[0] = '0', rev[1] = 'x';
+  for (int i = 9; i >= 2; i--, r >>= 4) rev[i] = "0123456789abcdef"[r & 15];
+  rev[10] = 0;
+  agent_kv(out, cap, "rev", rev);
+  agent_kv_int(out, cap, "uefi", (long long)(a->st->Hdr.Revision >> 16));
+  agent_kv_int(out, cap, "uefi_minor", (long long)(a->st->Hdr.Revision & 0xffff));
+  smbios_type0(a->st, out, cap);
+  nic_driver(a->st, out, cap);
+}
+
 static const struct agent_cmd efi_cmds[] = {
     {.name = "hello", .run = cmd_hello, .help = ""},
+    {.name = "fwinfo", .run = cmd_fwinfo, .help = ""},
     {.name = "raw", .run = cmd_raw, .help = "dir=rx|tx addr= port= gw= bytes= tokens= size= poll_us= [crc=1] [rcvbuf=]"},
     {.name = NULL},
 };

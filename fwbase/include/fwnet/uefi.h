@@ -1,10 +1,12 @@
 /* UEFI base types, status codes, and the system/boot-services tables.
  *
- * Written from the UEFI 2.x specification. One header serves both builds:
- * freestanding x86_64 EFI (gnu-efi's crt0 and linker script, no libefi) and
- * the host, where the fakes implement these tables. EFIAPI is ms_abi on
- * x86_64 in both, so efi-net calls firmware the same way on the host as on
- * OVMF. Layouts must match the spec exactly: real firmware reads them.
+ * Written from the UEFI 2.x specification. One header serves every build:
+ * freestanding x86_64 and ia32 EFI (gnu-efi's crt0 and linker script, no
+ * libefi) and the host, where the fakes implement these tables. EFIAPI is
+ * ms_abi on x86_64 in both, so efi-net calls firmware the same way on the
+ * host as on OVMF; on ia32 the UEFI calling convention is plain cdecl
+ * (UEFI 2.x, 2.3.2), the compiler's default, and UINTN and pointers are
+ * 32-bit. Layouts must match the spec exactly: real firmware reads them.
  */
 #ifndef FWNET_UEFI_H
 #define FWNET_UEFI_H
@@ -14,8 +16,10 @@
 
 #if defined(__x86_64__)
 #define EFIAPI __attribute__((ms_abi))
+#elif defined(__i386__)
+#define EFIAPI __attribute__((cdecl)) /* the default; stated: never regparm */
 #else
-#define EFIAPI
+#define EFIAPI /* other hosts (the fakes only): no firmware to call */
 #endif
 
 typedef uint8_t BOOLEAN;
@@ -274,8 +278,13 @@ typedef struct {
 #define EFI_SYSTEM_TABLE_SIGNATURE 0x5453595320494249ULL
 #define EFI_BOOT_SERVICES_SIGNATURE 0x56524553544f4f42ULL
 
-/* Compile-time checks of the offsets real firmware relies on (x86_64). */
+/* Compile-time checks of the offsets real firmware relies on, per
+ * architecture: the table header is 24 bytes on both, then every entry is a
+ * pointer (8 bytes on x86_64, 4 on ia32). */
+_Static_assert(sizeof(EFI_TABLE_HEADER) == 24, "table header");
+_Static_assert(sizeof(UINTN) == sizeof(VOID *), "UINTN is pointer sized");
 #if defined(__x86_64__)
+_Static_assert(sizeof(UINTN) == 8, "UINTN x86_64");
 _Static_assert(offsetof(EFI_BOOT_SERVICES, CreateEvent) == 0x50, "BS.CreateEvent");
 _Static_assert(offsetof(EFI_BOOT_SERVICES, HandleProtocol) == 0x98, "BS.HandleProtocol");
 _Static_assert(offsetof(EFI_BOOT_SERVICES, Stall) == 0xF8, "BS.Stall");
@@ -283,6 +292,19 @@ _Static_assert(offsetof(EFI_BOOT_SERVICES, OpenProtocol) == 0x118, "BS.OpenProto
 _Static_assert(offsetof(EFI_BOOT_SERVICES, LocateHandleBuffer) == 0x138, "BS.LocateHandleBuffer");
 _Static_assert(offsetof(EFI_BOOT_SERVICES, CreateEventEx) == 0x170, "BS.CreateEventEx");
 _Static_assert(offsetof(EFI_SYSTEM_TABLE, BootServices) == 0x60, "ST.BootServices");
+_Static_assert(offsetof(EFI_SYSTEM_TABLE, ConfigurationTable) == 0x70, "ST.ConfigurationTable");
+_Static_assert(sizeof(EFI_CONFIGURATION_TABLE) == 24, "configuration table entry");
+#elif defined(__i386__)
+_Static_assert(sizeof(UINTN) == 4, "UINTN ia32");
+_Static_assert(offsetof(EFI_BOOT_SERVICES, CreateEvent) == 0x34, "BS.CreateEvent");
+_Static_assert(offsetof(EFI_BOOT_SERVICES, HandleProtocol) == 0x58, "BS.HandleProtocol");
+_Static_assert(offsetof(EFI_BOOT_SERVICES, Stall) == 0x88, "BS.Stall");
+_Static_assert(offsetof(EFI_BOOT_SERVICES, OpenProtocol) == 0x98, "BS.OpenProtocol");
+_Static_assert(offsetof(EFI_BOOT_SERVICES, LocateHandleBuffer) == 0xA8, "BS.LocateHandleBuffer");
+_Static_assert(offsetof(EFI_BOOT_SERVICES, CreateEventEx) == 0xC4, "BS.CreateEventEx");
+_Static_assert(offsetof(EFI_SYSTEM_TABLE, BootServices) == 0x3C, "ST.BootServices");
+_Static_assert(offsetof(EFI_SYSTEM_TABLE, ConfigurationTable) == 0x44, "ST.ConfigurationTable");
+_Static_assert(sizeof(EFI_CONFIGURATION_TABLE) == 20, "configuration table entry");
 #endif
 
 #endif

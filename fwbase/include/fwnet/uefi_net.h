@@ -25,6 +25,18 @@
   {0xae3d28cc, 0xe05b, 0x4fa1, {0xa0, 0x11, 0x7e, 0xb5, 0x5a, 0x3f, 0x14, 0x01}}
 #define EFI_RNG_PROTOCOL_GUID \
   {0x3152bca5, 0xeade, 0x433d, {0x86, 0x2e, 0xc0, 0x1c, 0xdc, 0x29, 0x1f, 0x44}}
+/* Firmware identity (the agent's fwinfo): SMBIOS entry points in the
+ * configuration table (UEFI 2.x, 4.6), the NIC's SNP and its driver. */
+#define SMBIOS_TABLE_GUID \
+  {0xeb9d2d31, 0x2d88, 0x11d3, {0x9a, 0x16, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0x4d}}
+#define SMBIOS3_TABLE_GUID \
+  {0xf2fd1544, 0x9794, 0x4a2c, {0x99, 0x2e, 0xe5, 0xbb, 0xcf, 0x20, 0xe3, 0x94}}
+#define EFI_SIMPLE_NETWORK_PROTOCOL_GUID \
+  {0xa19832b9, 0xac25, 0x11d3, {0x9a, 0x2d, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0x4d}}
+#define EFI_DRIVER_BINDING_PROTOCOL_GUID \
+  {0x18a031ab, 0xb443, 0x4d1a, {0xa5, 0xc0, 0x0c, 0x09, 0x26, 0x1e, 0x9f, 0x71}}
+#define EFI_COMPONENT_NAME2_PROTOCOL_GUID \
+  {0x6a7a5cff, 0xe8d9, 0x4f70, {0xba, 0xda, 0x75, 0xab, 0x30, 0x25, 0xce, 0x14}}
 
 /* Each GUID as an object, defined once (fwbase/src/guids.c). Not const: the
  * boot-services interfaces take EFI_GUID * (UEFI 2.x, 7.3). */
@@ -33,6 +45,7 @@ extern EFI_GUID efi_udp4_sb_guid, efi_udp4_guid;
 extern EFI_GUID efi_dns4_sb_guid, efi_dns4_guid;
 extern EFI_GUID efi_ip4cfg2_guid, efi_ip4cfg_guid;
 extern EFI_GUID efi_rng_guid;
+extern EFI_GUID efi_smbios_guid, efi_smbios3_guid, efi_snp_guid, efi_driver_binding_guid, efi_component_name2_guid;
 
 /* ---- service binding ---- */
 typedef struct EFI_SERVICE_BINDING_PROTOCOL EFI_SERVICE_BINDING_PROTOCOL;
@@ -381,13 +394,19 @@ struct EFI_RNG_PROTOCOL {
                              UINT8 *Value);
 };
 
-#if defined(__x86_64__)
+/* Layouts per architecture: pointers (and UINTN) are 8 bytes on x86_64 and
+ * 4 on ia32; what holds no pointer is the same on both. */
 _Static_assert(sizeof(EFI_TCP4_ACCESS_POINT) == 20, "TCP4 access point");
-_Static_assert(sizeof(EFI_TCP4_CONFIG_DATA) == 32, "TCP4 config data");
-_Static_assert(offsetof(EFI_TCP4_PROTOCOL, Poll) == 72, "TCP4.Poll");
 _Static_assert(offsetof(EFI_UDP4_RECEIVE_DATA, RecycleSignal) == 16, "UDP4 rx RecycleSignal");
 _Static_assert(offsetof(EFI_IP4_CONFIG2_INTERFACE_INFO, StationAddress) == 104, "IfInfo.Station");
+#if defined(__x86_64__)
+_Static_assert(sizeof(EFI_TCP4_CONFIG_DATA) == 32, "TCP4 config data");
+_Static_assert(offsetof(EFI_TCP4_PROTOCOL, Poll) == 72, "TCP4.Poll");
 _Static_assert(offsetof(EFI_DNS4_PROTOCOL, Cancel) == 56, "DNS4.Cancel");
+#elif defined(__i386__)
+_Static_assert(sizeof(EFI_TCP4_CONFIG_DATA) == 28, "TCP4 config data");
+_Static_assert(offsetof(EFI_TCP4_PROTOCOL, Poll) == 36, "TCP4.Poll");
+_Static_assert(offsetof(EFI_DNS4_PROTOCOL, Cancel) == 28, "DNS4.Cancel");
 #endif
 
 #endif
