@@ -40,6 +40,20 @@ static void cmd_open(void *ctx, const char *args, char *out, size_t cap) {
     cfg.clock_ctx = c;
   }
   cfg.use_builtin_resolver = (int)agent_arg_int(args, "builtin_resolver", 0);
+  if (agent_arg(args, "dns_policy", v, sizeof(v))) { /* which resolver answers (efisock/socket.h) */
+    if (!strcmp(v, "builtin-first")) cfg.dns_policy = EFINET_DNS_BUILTIN_FIRST;
+    else if (!strcmp(v, "dns4-first")) cfg.dns_policy = EFINET_DNS_DNS4_FIRST;
+    else if (!strcmp(v, "dns4-only")) cfg.dns_policy = EFINET_DNS_DNS4_ONLY;
+    else if (!strcmp(v, "builtin-only")) cfg.dns_policy = EFINET_DNS_BUILTIN_ONLY;
+    else {
+      agent_kv(out, cap, "ret", "-1");
+      agent_kv(out, cap, "errno", "EINVAL");
+      agent_kv(out, cap, "msg", "dns_policy=builtin-first|dns4-first|dns4-only|builtin-only");
+      return;
+    }
+  }
+  agent_plant_rx_work = (unsigned)agent_arg_int(args, "plant_rx_work", 0); /* test only: planted regressions */
+  cfg.plant_poll_repeat = (unsigned)agent_arg_int(args, "plant_poll_repeat", 0); /* each Poll N times */
   if (agent_arg(args, "quirks", v, sizeof(v)) && v[0] && strcmp(v, "-")) {
     struct fwq_set set;
     char err[160];
@@ -112,8 +126,44 @@ void efc_protocols(struct efc *c, char *out, size_t cap) {
   agent_kv(out, cap, "protocols", b[0] ? b : "-");
 }
 
+/* quirkstats: how often each quirk of the open profile acted (efi-quirks'
+ * fwq_stats), keyed by the quirk's name with '_' for '-'; quirks without a
+ * counter of their own are judged from what efi-net saw (legacy-ip4config:
+ * IP4_CONFIG without IP4_CONFIG2; no-dns4: no DNS4 service binding). */
+static void cmd_quirkstats(void *ctx, const char *args, char *out, size_t cap) {
+  struct efc *c = ctx;
+  (void)args;
+  agent_kv(out, cap, "ret", "0");
+  agent_kv(out, cap, "errno", "0");
+  if (!c->q) {
+    agent_kv(out, cap, "profile", "-");
+    return;
+  }
+  struct fwq_stats st;
+  fwq_get_stats(c->q, &st);
+  struct efinet_ipinfo info;
+  for (unsigned i = 0; i < sizeof(info); i++) ((char *)&info)[i] = 0;
+  if (c->net) efinet_ip_info(c->net, &info);
+  agent_kv(out, cap, "profile", "set");
+  agent_kv_int(out, cap, "no_dns4", (int)(st.hidden_lookups + (c->net && !info.has_dns4 ? 1u : 0u)));
+  agent_kv_int(out, cap, "legacy_ip4config", c->net && info.has_ip4config && !info.has_ip4config2 ? 1 : 0);
+  agent_kv_int(out, cap, "default_address_already_started", (int)st.already_started);
+  agent_kv_int(out, cap, "routes_not_applied", (int)st.routes_refused);
+  agent_kv_int(out, cap, "events_delayed", (int)st.delayed);
+  agent_kv_int(out, cap, "completions_reordered", (int)st.reordered);
+  agent_kv_int(out, cap, "no_mapping", (int)st.no_mapping);
+  agent_kv_int(out, cap, "cancel_unsupported", (int)st.cancels_refused);
+  agent_kv_int(out, cap, "poll_not_ready", (int)st.polls_not_ready);
+  agent_kv_int(out, cap, "close_never_completes", (int)st.closes_swallowed);
+  agent_kv_int(out, cap, "receive_short", (int)st.receives_shortened);
+  agent_kv_int(out, cap, "dhcp_never_answers", (int)st.dhcp_hidden);
+  agent_kv_int(out, cap, "receive_empty_first", (int)st.receives_emptied);
+  agent_kv_int(out, cap, "receive_aborted_first", (int)st.receives_emptied);
+}
+
 const struct agent_cmd efc_cmds[] = {
-    {.name = "open", .run = cmd_open, .help = "quirks= policy= rx_tokens= tx_tokens= rx_keep_posted= close_timeout_ms= spin_us= spin_polls= builtin_resolver="},
+    {.name = "open", .run = cmd_open, .help = "quirks= policy= rx_tokens= tx_tokens= rx_keep_posted= close_timeout_ms= spin_us= spin_polls= builtin_resolver= dns_policy= plant_rx_work= plant_poll_repeat="},
     {.name = "net", .run = cmd_net, .help = "mode=static|dhcp|keep addr= mask= gw= dns= timeout_ms="},
+    {.name = "quirkstats", .run = cmd_quirkstats, .help = "(how often each quirk of the open profile acted)"},
     {.name = NULL},
 };

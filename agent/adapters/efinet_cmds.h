@@ -17,4 +17,6 @@ struct efc {
 extern const struct agent_cmd efc_cmds[];
 void efc_protocols(struct efc *c, char *out, size_t cap);
 void efc_close(struct efc *c);
+/* Test only: busy iterations per KiB received (ops_efinet.c; open plant_rx_work=). */
+extern unsigned agent_plant_rx_work;
 #endif

@@ -29,10 +29,20 @@ static intptr_t e_sendto(struct agent_net *n, int fd, const void *b, size_t len,
                          const struct efisock_sockaddr_in *to) {
   return efisock_sendto(n->net, fd, b, len, flags, (const struct efisock_sockaddr *)to, to ? sizeof(*to) : 0);
 }
+/* Test only (open plant_rx_work=N, `fwnet bench --plant rxwork`): N busy
+ * iterations per KiB received, a planted regression in the receive path
+ * that the bench's check must catch. 0: none. */
+unsigned agent_plant_rx_work;
+
 static intptr_t e_recvfrom(struct agent_net *n, int fd, void *b, size_t len, int flags,
                            struct efisock_sockaddr_in *from) {
   efisock_socklen_t l = sizeof(*from);
-  return efisock_recvfrom(n->net, fd, b, len, flags, (struct efisock_sockaddr *)from, from ? &l : 0);
+  intptr_t r = efisock_recvfrom(n->net, fd, b, len, flags, (struct efisock_sockaddr *)from, from ? &l : 0);
+  if (r > 0 && agent_plant_rx_work) {
+    volatile uint64_t x = 0;
+    for (uint64_t i = (uint64_t)r * agent_plant_rx_work / 1024; i; i--) x = x + 1;
+  }
+  return r;
 }
 static int e_shutdown(struct agent_net *n, int fd, int how) { return efisock_shutdown(n->net, fd, how); }
 static int e_close(struct agent_net *n, int fd) { return efisock_close(n->net, fd); }

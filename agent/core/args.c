@@ -82,7 +82,8 @@ long agent_arg_int(const char *args, const char *key, long dflt) {
   long r = 0;
   int neg = 0, i = 0;
   if (v[0] == '-') neg = 1, i = 1;
-  for (; v[i] >= '0' && v[i] <= '9'; i++) r = r * 10 + (v[i] - '0');
+  for (; v[i] >= '0' && v[i] <= '9'; i++) /* saturates at LONG_MAX (fuzz/ found the overflow) */
+    r = r > (__LONG_MAX__ - (v[i] - '0')) / 10 ? __LONG_MAX__ : r * 10 + (v[i] - '0');
   return neg ? -r : r;
 }
 
@@ -173,7 +174,8 @@ int agent_parse_fdlist(const char *args, const char *key, efisock_fd_set *s) {
   const char *p = v;
   while (*p) {
     int fd = 0;
-    while (*p >= '0' && *p <= '9') fd = fd * 10 + (*p++ - '0');
+    while (*p >= '0' && *p <= '9') /* past FD_SETSIZE it stops growing (fuzz/ found the overflow) */
+      fd = fd < EFISOCK_FD_SETSIZE ? fd * 10 + (*p++ - '0') : (p++, fd);
     if (fd < EFISOCK_FD_SETSIZE) {
       EFISOCK_FD_SET(fd, s);
       if (fd > max) max = fd;

@@ -46,6 +46,7 @@ static int select_each(struct bulk_many *m, efisock_fd_set live, int maxfd, bool
 static int recv_step(struct bulk_many *m, int fd) {
   struct agent_call *c = m->c;
   long long left = m->want - m->moved[fd];
+  if (left <= 0) return 1; /* bytes=0 or negative: nothing to move (fuzz/: a negative size_t) */
   intptr_t r = c->o->recvfrom(c->n, fd, c->buf->io,
                               (size_t)(left < (long long)AGENT_MAXBUF ? left : (long long)AGENT_MAXBUF), 0, NULL);
   if (r > 0) m->moved[fd] += r, m->total += r;
@@ -56,6 +57,7 @@ static int recv_step(struct bulk_many *m, int fd) {
 static int send_step(struct bulk_many *m, int fd) {
   struct agent_call *c = m->c;
   long long left = m->want - m->moved[fd];
+  if (left <= 0) return 1; /* bytes=0 or negative: nothing to move (fuzz/: a negative size_t) */
   size_t chunk = (size_t)(left < 65536 ? left : 65536);
   agent_fill(c->buf->io, chunk, "seq", (size_t)m->moved[fd]);
   intptr_t r = c->o->sendto(c->n, fd, c->buf->io, chunk, EFISOCK_MSG_DONTWAIT, NULL);

@@ -217,7 +217,8 @@ static unsigned parse_pollfds(const char *args, struct efisock_pollfd *p, unsign
   const char *q = v;
   while (*q && np < max) {
     int f = 0;
-    while (*q >= '0' && *q <= '9') f = f * 10 + (*q++ - '0');
+    while (*q >= '0' && *q <= '9') /* no descriptor is this big: stops growing (fuzz/: overflow) */
+      f = f < 100000000 ? f * 10 + (*q++ - '0') : (q++, f);
     short ev = 0;
     if (*q == ':') {
       q++;
@@ -246,7 +247,7 @@ static void cmd_poll(struct agent_call *c) {
   if (c->ret < 0) return;
   char b[512] = "";
   for (unsigned k = 0; k < np; k++) {
-    char num[8];
+    char num[24]; /* any int: fds=12345678 overran num[8] (found with fuzz/'s overflow) */
     agent_fmt_int(num, p[k].fd);
     if (b[0]) agent_append(b, sizeof(b), ",");
     agent_append(b, sizeof(b), num);
@@ -305,6 +306,7 @@ static void cmd_stats(struct agent_call *c) {
   agent_kv_int(f, cap, "poll_us", (long long)(s.poll_ns / 1000));
   agent_kv_int(f, cap, "call_us", (long long)(s.call_ns / 1000));
   agent_kv_int(f, cap, "wait_us", (long long)(s.wait_ns / 1000));
+  agent_kv_int(f, cap, "tx_at_poll", (long long)s.tx_at_poll);
 }
 
 static void cmd_quit(struct agent_call *c) { (void)c; }

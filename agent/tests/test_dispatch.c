@@ -38,8 +38,33 @@ static int s_resolve(struct agent_net *n, const char *name, uint32_t *addrs, uns
   return n->resolve_ret;
 }
 
-static const struct agent_netops stub_ops = {
-    .backend = "stub", .socket = s_socket, .resolve = s_resolve, .last_errno = s_errno, .now_ns = s_now};
+static int s_poll(struct agent_net *n, struct efisock_pollfd *p, unsigned np, int ms) {
+  (void)n, (void)ms;
+  for (unsigned i = 0; i < np; i++) p[i].revents = 0;
+  return 0;
+}
+
+static int s_select(struct agent_net *n, int nfds, efisock_fd_set *r, efisock_fd_set *w, efisock_fd_set *e,
+                    int ms) {
+  (void)n, (void)r, (void)w, (void)e, (void)ms;
+  return nfds > 0; /* everything asked for is ready */
+}
+static intptr_t s_sendto(struct agent_net *n, int fd, const void *b, size_t len, int fl,
+                         const struct efisock_sockaddr_in *to) {
+  (void)n, (void)fd, (void)b, (void)fl, (void)to;
+  return (intptr_t)(len > 4096 ? 4096 : len);
+}
+static intptr_t s_recvfrom(struct agent_net *n, int fd, void *b, size_t len, int fl,
+                           struct efisock_sockaddr_in *from) {
+  (void)n, (void)fd, (void)fl, (void)from;
+  size_t k = len > 4096 ? 4096 : len;
+  memset(b, 0, k);
+  return (intptr_t)k;
+}
+
+static const struct agent_netops stub_ops = {.backend = "stub", .socket = s_socket, .resolve = s_resolve,
+                                             .last_errno = s_errno, .now_ns = s_now, .poll = s_poll,
+                                             .select = s_select, .sendto = s_sendto, .recvfrom = s_recvfrom};
 
 static void b_hello(void *ctx, const char *args, char *out, size_t cap) {
   (void)args;
@@ -126,8 +151,40 @@ static void core_names_unique(void **state) {
     }
 }
 
+/* Regression (fuzz/ fuzz_agent_cmd): a number too long for a long
+ * overflowed (UB) in agent_arg_int; it saturates now. */
+static void long_numbers_saturate(void **state) {
+  (void)state;
+  assert_int_equal(agent_arg_int("bytes=11111111111111111111111111111100000 crc=1", "bytes", 0), __LONG_MAX__);
+  assert_int_equal(agent_arg_int("n=-99999999999999999999", "n", 0), -__LONG_MAX__);
+  assert_int_equal(agent_arg_int("n=9223372036854775807", "n", 0), __LONG_MAX__);
+  assert_int_equal(agent_arg_int("n=922337203685477580", "n", 0), 922337203685477580L);
+  efisock_fd_set s; /* fd lists: an fd past FD_SETSIZE is left out, however long */
+  assert_int_equal(agent_parse_fdlist("read=3,41111111111111,5", "read", &s), 5);
+  assert_true(EFISOCK_FD_ISSET(3, &s) && EFISOCK_FD_ISSET(5, &s));
+  /* poll's fds= likewise (cmd_sock.c): no overflow parsing, and an fd of 9
+   * digits is formatted into the reply without overrunning its buffer */
+  agent_execute(&env, "poll fds=3:in,41111111111111111:out,123456789:in timeout_ms=0");
+  assert_int_equal(nreplies, 1);
+  assert_non_null(strstr(replies[0], ",123456789:"));
+}
+
+/* Regression (fuzz/ fuzz_agent_cmd): bulksend/bulkrecv over fds= with a
+ * negative bytes= turned the rest to move into a huge size_t: a memcpy of
+ * exabytes into the I/O buffer. Nothing to move now: ret=0 at once. */
+static void bulk_negative_bytes(void **state) {
+  (void)state;
+  agent_execute(&env, "bulksend fds=3,4 bytes=-1");
+  agent_execute(&env, "bulkrecv fds=3 bytes=-5");
+  agent_execute(&env, "bulksend fds=3 bytes=0");
+  assert_int_equal(nreplies, 3);
+  for (int i = 0; i < 3; i++) assert_non_null(strstr(replies[i], " ret=0 "));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(long_numbers_saturate, setup),
+      cmocka_unit_test_setup(bulk_negative_bytes, setup),
       cmocka_unit_test_setup(unknown_and_empty, setup),
       cmocka_unit_test_setup(core_replies, setup),
       cmocka_unit_test_setup(backend_tables, setup),

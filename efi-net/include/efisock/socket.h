@@ -231,6 +231,8 @@ struct efinet_config {
   int use_builtin_resolver;  /* ignore DNS4 even when the firmware has it: dns_policy
                                 EFINET_DNS_BUILTIN_ONLY, whatever dns_policy says */
   int no_connect;            /* do not ConnectController() when no NIC is started */
+  unsigned plant_poll_repeat;/* test only (fwnet bench --plant poll2x): each Poll made this many
+                                times, each counted (0, 1: once). A planted regression. */
 };
 
 enum efinet_ipmethod {
@@ -273,6 +275,8 @@ struct efinet_stats {
                                 notifies), when the config gives a clock */
   uint64_t call_ns;          /* time inside Receive() and Transmit() */
   uint64_t wait_ns;          /* time asleep in WaitForEvent() */
+  uint64_t tx_at_poll;       /* Transmit tokens in flight at each TCP Poll(), summed: over
+                                polls, the transmit pipeline's mean depth */
 };
 
 int efinet_open(efinet_t **out, const struct efinet_config *cfg); /* 0 or errno */

@@ -1,0 +1,76 @@
+/* fwnet-agent-posix.efi: the Linux adapter (adapters/ops_linux.c, compiled
+ * unchanged against efi-net's <efisock/posix.h> shim headers) as a UEFI
+ * application over efi-net. fwnet-agent.efi's main (main_efi.c, included:
+ * console transport and framing, hello, fwinfo, raw) with the socket
+ * commands going through the Linux adapter: `open` opens efi-net as the
+ * efi-net agent does (efinet_cmds.c, through an efi-net env of its own) and
+ * attaches the instance to the POSIX names. */
+#define efi_main efi_main_efinet_unused
+#include "main_efi.c"
+#undef efi_main
+
+#define EFISOCK_POSIX_NO_NAMES
+#include "efisock/posix.h"
+
+static struct agent_env efenv; /* the efi-net env efinet_cmds.c opens through */
+
+static void cmd_posix_open(void *ctx, const char *args, char *out, size_t cap) {
+  struct efc *c = ctx;
+  efisock_posix_attach(NULL);
+  for (const struct agent_cmd *k = efc_cmds; k->name; k++)
+    if (!strcmp(k->name, "open")) k->run(c, args, out, cap);
+  efisock_posix_attach(c->net);
+}
+
+static void cmd_posix_hello(void *ctx, const char *args, char *out, size_t cap) {
+  cmd_hello(ctx, args, out, cap);
+  agent_kv(out, cap, "adapter", "posix");
+}
+
+static const struct agent_cmd posix_hello_cmds[] = {
+    {.name = "hello", .run = cmd_posix_hello, .help = ""},
+    {.name = NULL},
+};
+static const struct agent_cmd posix_open_cmds[] = { /* before efc_cmds: this open wins */
+    {.name = "open", .run = cmd_posix_open, .help = "as efi-net's open; attaches it to the POSIX names"},
+    {.name = NULL},
+};
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
+  static struct efi_agent agent;
+  static struct agent_env env;
+  agent.st = st;
+  EFI_BOOT_SERVICES *bs = st->BootServices;
+  bs->SetWatchdogTimer(0, 0, 0, NULL); /* the boot manager's 5-minute watchdog */
+  uint64_t t0 = rdtsc();
+  bs->Stall(10000);
+  uint64_t dt = rdtsc() - t0;
+  agent.tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+  agent_linux_env(&env);
+  agent_efinet_env(&efenv, tsc_clock, &agent);
+  efisock_posix_attach_clock(tsc_clock, &agent);
+  env.write_line = write_frame;
+  env.user = &agent;
+  efenv.write_line = write_frame;
+  efenv.user = &agent;
+  agent_add_cmds(&env, posix_hello_cmds, &agent);
+  agent_add_cmds(&env, efi_cmds, &agent);
+  agent_add_cmds(&env, posix_open_cmds, &agent.efc);
+  agent_add_cmds(&env, efc_cmds, &agent.efc);
+  agent.efc.st = st;
+  agent.efc.image = image;
+  agent.efc.env = &efenv;
+  char line[1024];
+  write_frame(&env, "ready backend=efi adapter=posix");
+  for (;;) {
+    read_line(st, line, sizeof(line));
+    if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
+    agent_execute(&env, line);
+  }
+  efisock_posix_attach(NULL);
+  efc_close(&agent.efc);
+  write_frame(&env, "ok op=quit ret=0 errno=0");
+  EFI_RUNTIME_SERVICES_MIN *rt = st->RuntimeServices;
+  rt->ResetSystem(2 /* EfiResetShutdown */, EFI_SUCCESS, 0, NULL);
+  return EFI_SUCCESS;
+}

@@ -1,0 +1,73 @@
+/* fwnet-agent-posix-fakes: the Linux adapter (adapters/ops_linux.c, compiled
+ * unchanged against efi-net's <efisock/posix.h> shim headers) over efi-net
+ * on the host's fake firmware. Proves that a program written for BSD
+ * sockets runs on efi-net without a line changed.
+ *
+ * It is fwnet-agent-fakes' main (main_fakes.c, included: hello, peer, dns)
+ * with the socket commands going through the Linux adapter: `open` opens
+ * efi-net as the efi-net agents do (efinet_cmds.c, through an efi-net env of
+ * its own) and attaches the instance to the POSIX names. */
+#define main fakes_agent_main_unused
+#include "main_fakes.c"
+#undef main
+
+#define EFISOCK_POSIX_NO_NAMES /* libc's headers are in this file: only the attach calls */
+#include "efisock/posix.h"
+
+static struct agent_env efenv; /* the efi-net env efinet_cmds.c opens through */
+
+static void cmd_posix_open(void *ctx, const char *args, char *out, size_t cap) {
+  struct efc *c = ctx;
+  efisock_posix_attach(NULL);
+  for (const struct agent_cmd *k = efc_cmds; k->name; k++)
+    if (!strcmp(k->name, "open")) k->run(c, args, out, cap);
+  efisock_posix_attach(c->net);
+}
+
+static void cmd_posix_hello(void *ctx, const char *args, char *out, size_t cap) {
+  cmd_hello(ctx, args, out, cap);
+  agent_kv(out, cap, "adapter", "posix");
+}
+
+static const struct agent_cmd posix_hello_cmds[] = {
+    {.name = "hello", .run = cmd_posix_hello, .help = ""},
+    {.name = NULL},
+};
+static const struct agent_cmd posix_open_cmds[] = { /* before efc_cmds: this open wins */
+    {.name = "open", .run = cmd_posix_open, .help = "as efi-net's open; attaches it to the POSIX names"},
+    {.name = NULL},
+};
+
+int main(void) {
+  struct agent_env env = {0};
+  struct fakes_agent a = {0};
+  a.fw = fakefw_create(NULL);
+  agent_linux_env(&env);
+  agent_efinet_env(&efenv, vclock, &a);
+  efisock_posix_attach_clock(vclock, &a);
+  env.write_line = write_line;
+  agent_add_cmds(&env, posix_hello_cmds, &a);
+  agent_add_cmds(&env, fakes_cmds, &a);
+  agent_add_cmds(&env, posix_open_cmds, &a.efc);
+  agent_add_cmds(&env, efc_cmds, &a.efc);
+  a.efc.st = fakefw_st(a.fw);
+  a.efc.image = fakefw_image(a.fw);
+  a.efc.env = &efenv;
+  char line[4096];
+  int rc = 0;
+  while (fgets(line, sizeof(line), stdin)) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (!strncmp(line, "quit", 4)) break;
+    agent_execute(&env, line);
+  }
+  efisock_posix_attach(NULL);
+  efc_close(&a.efc);
+  char why[512];
+  bool ok = fakefw_leak_free(a.fw, why, sizeof(why));
+  for (char *p = why; *p; p++)
+    if (*p == ' ') *p = ',';
+  printf("ok op=quit ret=%d errno=0 leaks=%s\n", ok ? 0 : -1, ok ? "none" : why);
+  rc = ok ? 0 : 3;
+  fakefw_destroy(a.fw);
+  return rc;
+}

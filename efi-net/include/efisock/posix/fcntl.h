@@ -1,0 +1,2 @@
+/* <fcntl.h> for a program built over efi-net: efisock/posix.h (README.md). */
+#include "efisock/posix.h"
