@@ -879,7 +879,11 @@ static int tcp_open(struct en_sock *s) {
   return en_child_create(s->net, s->net->tcp4_sb, &efi_tcp4_guid, &s->child);
 }
 
-static void tcp_poll(struct en_sock *s) { P(s)->Poll(P(s)); }
+static void tcp_poll(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  for (unsigned i = 0; i < t->ntx; i++) s->net->stats.tx_at_poll += t->tx[i].tok.posted != 0;
+  P(s)->Poll(P(s));
+}
 
 /* Transmit, Connect or Close tokens in flight (Receives may wait for ever). */
 static bool tcp_busy(struct en_sock *s) {

@@ -200,3 +200,92 @@ def test_check_gates_the_overhead():
     assert bench.check(worse, base, 0.2, overhead_tol=0.5) == []
     old = bench.to_baseline(result())  # a baseline from before the figure existed: not judged on it
     assert "overhead" not in old["entries"]["efinet-adaptive/rx"] and bench.check(worse, old, 0.2) == []
+
+
+def _rows(strategy, d, values, fig="polls_per_mb", counted=False):
+    return [dict({"strategy": strategy, "dir": d, "rep": i, fig: v, "mbps": 8.0}, **({"counted": True} if counted else {}))
+            for i, v in enumerate(values)]
+
+
+def test_decision_rule_needs_the_whole_interval_beyond_the_tolerance():
+    """Issue 16's false alarm: repeats of 1239, 1009 and 699 Polls/MB
+    against a baseline of 697 (+30% allowed). Their median is above, but
+    one repeat is not: no alarm. Three repeats all above: an alarm."""
+    assert bench.judge([1239, 1009, 699], 697, 0.3, "rise")[0] is False
+    alarm, med, lo, hi = bench.judge([1239, 1009, 950], 697, 0.3, "rise")
+    assert alarm and abs(med - 1009 / 697) < 1e-9 and abs(lo - 950 / 697) < 1e-9
+    assert bench.judge([0.5, 0.55, 0.59], 1.0, 0.4, "fall")[0] is True
+    assert bench.judge([0.5, 0.55, 0.61], 1.0, 0.4, "fall")[0] is False
+    good = result()
+    base = bench.to_baseline(good)
+    good["rows"] = (_rows("efinet-adaptive", "rx", [1239, 1009, 699]) + _rows("raw", "rx", [1e5] * 3)
+                    + _rows("efinet-adaptive", "tx", [700] * 3) + _rows("raw", "tx", [1200] * 3))
+    base["entries"]["efinet-adaptive/rx"]["polls_per_mb"] = 697
+    assert bench.check(good, base, 0.4, 0.3) == []
+    good["rows"][2]["polls_per_mb"] = 950
+    p = bench.check(good, base, 0.4, 0.3)
+    assert len(p) == 1 and "efinet-adaptive/rx: 1009 Polls/MB rose above baseline 697" in p[0], p
+    assert "interval 1.36-1.78" in p[0]
+
+
+def test_missing_results_fail_the_check():
+    """A baselined entry (or figure) the results lack is a failure, not a
+    pass; unless --only left it out on purpose."""
+    base = bench.to_baseline(result())
+    empty = result()
+    empty["table"] = [t for t in empty["table"] if t["strategy"] != "efinet-adaptive"]
+    p = bench.check(empty, base, 0.2)
+    assert len(p) == 2 and all("MISSING" in x for x in p) and "efinet-adaptive/rx" in p[0], p
+    only_raw = copy.deepcopy(empty)
+    only_raw["facts"]["only"] = ["raw"]
+    assert bench.check(only_raw, base, 0.2) == []
+    # counted figures in the baseline, a result without the counted pass
+    counted = result()
+    counted["counted"] = [{"strategy": s, "dir": d, "polls_per_mb": 700.0, "kins_in_poll_per_mb": 26000.0,
+                           "kins_out_poll_per_mb": 12000.0} for s in ("raw", "efinet-adaptive") for d in ("rx", "tx")]
+    cbase = bench.to_baseline(counted)
+    assert cbase["entries"]["efinet-adaptive/rx"]["counted"]["kins_out_poll_per_mb"] == 12000.0
+    assert bench.check(counted, cbase, 0.2) == []
+    p = bench.check(result(), cbase, 0.2)
+    assert p and all("MISSING counted" in x for x in p), p
+
+
+def test_counted_figures_and_firmware_speed_are_gated_absolutely():
+    """20% more guest instructions per MB (counted under -icount) is a
+    regression whatever the machine's speed; so is a firmware build whose
+    raw driver is slower in absolute terms than that build's baseline,
+    though every ratio to raw stays put."""
+    res = result()
+    res["counted"] = [{"strategy": s, "dir": d, "polls_per_mb": 700.0, "kins_in_poll_per_mb": 26000.0,
+                       "kins_out_poll_per_mb": 12000.0} for s in ("raw", "efinet-adaptive") for d in ("rx", "tx")]
+    base = bench.to_baseline(res)
+    assert base["entries"]["raw/rx"]["mbps"] == 8.0 and "raw/rx" in base["entries"]
+    worse = copy.deepcopy(res)
+    worse["counted_rows"] = [{"strategy": "efinet-adaptive", "dir": "rx", "rep": i, "counted": True,
+                              "polls_per_mb": 700.0, "kins_in_poll_per_mb": 26000.0, "kins_out_poll_per_mb": v}
+                             for i, v in enumerate((14400.0, 14500.0, 14300.0))]
+    p = bench.check(worse, base, 0.2)
+    assert len(p) == 1 and "efinet-adaptive/rx: counted k guest insns/MB outside Poll" in p[0], p
+    slow_fw = copy.deepcopy(res)  # everything at a third of the speed: ratios unchanged
+    for t in slow_fw["table"]:
+        t["mbps"] /= 3
+    for c in slow_fw["counted"]:
+        c["kins_in_poll_per_mb"] *= 1.5  # and the firmware does more per MB
+    p = bench.check(slow_fw, base, 0.2)
+    assert any("raw/rx: absolute MB/s" in x for x in p) and any("raw/tx: counted k guest insns/MB inside" in x for x in p), p
+    assert not any("throughput ratio" in x for x in p)
+
+
+def test_a_shallower_transmit_pipeline_is_a_regression():
+    """One Transmit token fewer moves neither MB/s nor instructions on this
+    network, but the counted depth of the pipeline (Transmits in flight at
+    each Poll) falls by a quarter: that figure raises the alarm."""
+    res = result()
+    res["counted"] = [{"strategy": "efinet-adaptive", "dir": "tx", "polls_per_mb": 714.0, "kins_in_poll_per_mb": 40000.0,
+                       "kins_out_poll_per_mb": 1200.0, "tx_depth": 3.6}]
+    base = bench.to_baseline(res)
+    assert base["entries"]["efinet-adaptive/tx"]["counted"]["tx_depth"] == 3.6
+    worse = copy.deepcopy(res)
+    worse["counted_rows"] = [dict(res["counted"][0], rep=i, counted=True, tx_depth=v) for i, v in enumerate((2.7, 2.8, 2.6))]
+    p = bench.check(worse, base, 0.2)
+    assert len(p) == 1 and "efinet-adaptive/tx: counted Transmits in flight per Poll 2.7 fell below baseline 3.6" in p[0], p
