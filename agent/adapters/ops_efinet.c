@@ -54,6 +54,8 @@ static int e_peername(struct agent_net *n, int fd, struct efisock_sockaddr_in *a
   efisock_socklen_t l = sizeof(*a);
   return efisock_getpeername(n->net, fd, (struct efisock_sockaddr *)a, &l);
 }
+/* efi-net takes the agent's EFISOCK_* options as they are, SO_BROADCAST and
+ * IP_ADD/DROP_MEMBERSHIP (struct efisock_ip_mreq, UDP4 Groups()) included. */
 static int e_setsockopt(struct agent_net *n, int fd, int lv, int nm, const void *v, unsigned len) {
   return efisock_setsockopt(n->net, fd, lv, nm, v, len);
 }

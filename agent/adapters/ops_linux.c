@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -20,6 +21,12 @@ _Static_assert(sizeof(struct sockaddr_in) == sizeof(struct efisock_sockaddr_in),
 _Static_assert(sizeof(struct pollfd) == sizeof(struct efisock_pollfd), "pollfd");
 _Static_assert(MSG_PEEK == EFISOCK_MSG_PEEK && MSG_WAITALL == EFISOCK_MSG_WAITALL, "flags");
 _Static_assert(SO_RCVTIMEO == EFISOCK_SO_RCVTIMEO && TCP_NODELAY == EFISOCK_TCP_NODELAY, "opts");
+_Static_assert(SO_BROADCAST == EFISOCK_SO_BROADCAST && IPPROTO_IP == EFISOCK_IPPROTO_IP, "opts");
+_Static_assert(IP_ADD_MEMBERSHIP == EFISOCK_IP_ADD_MEMBERSHIP && IP_DROP_MEMBERSHIP == EFISOCK_IP_DROP_MEMBERSHIP,
+               "membership");
+_Static_assert(sizeof(struct ip_mreq) == sizeof(struct efisock_ip_mreq) &&
+                   offsetof(struct ip_mreq, imr_interface) == offsetof(struct efisock_ip_mreq, imr_interface),
+               "ip_mreq");
 _Static_assert(ECONNREFUSED == EFISOCK_ECONNREFUSED && EINPROGRESS == EFISOCK_EINPROGRESS, "errno");
 _Static_assert(EAI_AGAIN == EFISOCK_EAI_AGAIN && EAI_NONAME == EFISOCK_EAI_NONAME, "eai");
 

@@ -58,9 +58,21 @@ static int opt_to_lwip(int level, int name, int *lv, int *nm) {
     case EFISOCK_SO_RCVTIMEO: *nm = SO_RCVTIMEO; return 1;
     case EFISOCK_SO_SNDTIMEO: *nm = SO_SNDTIMEO; return 1;
     case EFISOCK_SO_ACCEPTCONN: *nm = SO_ACCEPTCONN; return 1;
+    case EFISOCK_SO_BROADCAST: *nm = SO_BROADCAST; return 1;
     }
     return 0;
   }
+#if LWIP_IGMP
+  /* struct ip_mreq is two in_addr on both sides: passed as it is */
+  if (level == EFISOCK_IPPROTO_IP) {
+    *lv = IPPROTO_IP;
+    switch (name) {
+    case EFISOCK_IP_ADD_MEMBERSHIP: *nm = IP_ADD_MEMBERSHIP; return 1;
+    case EFISOCK_IP_DROP_MEMBERSHIP: *nm = IP_DROP_MEMBERSHIP; return 1;
+    }
+    return 0;
+  }
+#endif /* else (rump-hw's lwipopts.h has no LWIP_IGMP): ENOPROTOOPT, no multicast */
   if (level == EFISOCK_IPPROTO_TCP && name == EFISOCK_TCP_NODELAY) {
     *lv = IPPROTO_TCP;
     *nm = TCP_NODELAY;

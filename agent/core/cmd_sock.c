@@ -16,7 +16,8 @@ static const struct {
     {.name = "hup", .bit = EFISOCK_POLLHUP}, {.name = "nval", .bit = EFISOCK_POLLNVAL},
 };
 
-enum { OPT_INT, OPT_TIMEVAL_MS };
+/* OPT_MREQ: val= an IPv4 group, set only (struct efisock_ip_mreq, interface INADDR_ANY) */
+enum { OPT_INT, OPT_TIMEVAL_MS, OPT_MREQ };
 
 static const struct {
   const char *name;
@@ -29,9 +30,12 @@ static const struct {
     {.name = "sndbuf", .level = EFISOCK_SOL_SOCKET, .opt = EFISOCK_SO_SNDBUF, .kind = OPT_INT},
     {.name = "keepalive", .level = EFISOCK_SOL_SOCKET, .opt = EFISOCK_SO_KEEPALIVE, .kind = OPT_INT},
     {.name = "acceptconn", .level = EFISOCK_SOL_SOCKET, .opt = EFISOCK_SO_ACCEPTCONN, .kind = OPT_INT},
+    {.name = "broadcast", .level = EFISOCK_SOL_SOCKET, .opt = EFISOCK_SO_BROADCAST, .kind = OPT_INT},
     {.name = "rcvtimeo", .level = EFISOCK_SOL_SOCKET, .opt = EFISOCK_SO_RCVTIMEO, .kind = OPT_TIMEVAL_MS},
     {.name = "sndtimeo", .level = EFISOCK_SOL_SOCKET, .opt = EFISOCK_SO_SNDTIMEO, .kind = OPT_TIMEVAL_MS},
     {.name = "nodelay", .level = EFISOCK_IPPROTO_TCP, .opt = EFISOCK_TCP_NODELAY, .kind = OPT_INT},
+    {.name = "add_membership", .level = EFISOCK_IPPROTO_IP, .opt = EFISOCK_IP_ADD_MEMBERSHIP, .kind = OPT_MREQ},
+    {.name = "drop_membership", .level = EFISOCK_IPPROTO_IP, .opt = EFISOCK_IP_DROP_MEMBERSHIP, .kind = OPT_MREQ},
 };
 
 static void cmd_socket(struct agent_call *c) {
@@ -163,6 +167,18 @@ static void cmd_setsockopt(struct agent_call *c) {
   char name[16];
   int k = find_opt(c, name, sizeof(name));
   if (k < 0) return;
+  if (sockopts[k].kind == OPT_MREQ) {
+    char g[32] = "";
+    struct efisock_ip_mreq m;
+    memset(&m, 0, sizeof(m));
+    m.imr_interface.s_addr = EFISOCK_INADDR_ANY;
+    if (!agent_arg(c->args, "val", g, sizeof(g)) || agent_parse_ip(g, &m.imr_multiaddr.s_addr)) {
+      c->ret = -1, c->err = EFISOCK_EINVAL;
+      return;
+    }
+    c->ret = c->o->setsockopt(c->n, c->fd, sockopts[k].level, sockopts[k].opt, &m, sizeof(m));
+    return;
+  }
   long v = agent_arg_int(c->args, "val", 0);
   if (sockopts[k].kind == OPT_TIMEVAL_MS) {
     struct efisock_timeval tv = {v / 1000, (v % 1000) * 1000};
@@ -177,6 +193,10 @@ static void cmd_getsockopt(struct agent_call *c) {
   char name[16];
   int k = find_opt(c, name, sizeof(name));
   if (k < 0) return;
+  if (sockopts[k].kind == OPT_MREQ) { /* set-only, as on Linux */
+    c->ret = -1, c->err = EFISOCK_ENOPROTOOPT;
+    return;
+  }
   if (sockopts[k].kind == OPT_TIMEVAL_MS) {
     struct efisock_timeval tv = {0, 0};
     unsigned l = sizeof(tv);
