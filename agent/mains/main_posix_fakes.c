@@ -13,16 +13,9 @@
 
 #define EFISOCK_POSIX_NO_NAMES /* libc's headers are in this file: only the attach calls */
 #include "efisock/posix.h"
+#include "posix_open.h"
 
 static struct agent_env efenv; /* the efi-net env efinet_cmds.c opens through */
-
-static void cmd_posix_open(void *ctx, const char *args, char *out, size_t cap) {
-  struct efc *c = ctx;
-  efisock_posix_attach(NULL);
-  for (const struct agent_cmd *k = efc_cmds; k->name; k++)
-    if (!strcmp(k->name, "open")) k->run(c, args, out, cap);
-  efisock_posix_attach(c->net);
-}
 
 static void cmd_posix_hello(void *ctx, const char *args, char *out, size_t cap) {
   cmd_hello(ctx, args, out, cap);
@@ -31,10 +24,6 @@ static void cmd_posix_hello(void *ctx, const char *args, char *out, size_t cap) 
 
 static const struct agent_cmd posix_hello_cmds[] = {
     {.name = "hello", .run = cmd_posix_hello, .help = ""},
-    {.name = NULL},
-};
-static const struct agent_cmd posix_open_cmds[] = { /* before efc_cmds: this open wins */
-    {.name = "open", .run = cmd_posix_open, .help = "as efi-net's open; attaches it to the POSIX names"},
     {.name = NULL},
 };
 
