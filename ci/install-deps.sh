@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Install the Debian packages fwnet needs, only those missing. Idempotent and
-# quiet when everything is present. Usage: ci/install-deps.sh [build|all]
+# quiet when everything is present. Usage: ci/install-deps.sh [build|all|firmware|fuzz]
 #   build: what the host build, the EFI build and the unit tests need
 #   all:   also QEMU, OVMF and capture tools (the harness and integration runs)
+#   firmware: build's, plus what `fwnet firmware build` needs to build OVMF from
+#             Debian's edk2 source (only then: `./fwnet test` does not install them)
+#   fuzz:     build's, plus clang and its runtimes for ci/fuzz.sh (libFuzzer, ASan, UBSan)
 set -euo pipefail
 set_name=${1:-all}
 build_pkgs=(gcc make cmake pkg-config gnu-efi libcmocka-dev libslirp-dev libpcap-dev python3 python3-pytest
             dpkg-dev xz-utils)
-run_pkgs=(qemu-system-x86 qemu-utils ovmf mtools dosfstools
-          tcpdump tshark python3-scapy python3-matplotlib)
+run_pkgs=(qemu-system-x86 qemu-utils ovmf ovmf-ia32 ipxe-qemu yamllint mtools dosfstools
+          tcpdump tshark python3-scapy python3-matplotlib dnsmasq-base)
 pkgs=("${build_pkgs[@]}")
 [ "$set_name" = all ] && pkgs+=("${run_pkgs[@]}")
+firmware_pkgs=(nasm acpica-tools uuid-dev patch)
+[ "$set_name" = firmware ] && pkgs+=("${firmware_pkgs[@]}")
+fuzz_pkgs=(clang libclang-rt-14-dev)  # ci/fuzz.sh: libFuzzer, ASan, UBSan
+[ "$set_name" = fuzz ] && pkgs+=("${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -20,6 +27,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # lwIP for rump-hw: Debian's source package, unpacked (with Debian's own
 # patches) into build/deps and compiled unmodified. Needs a deb-src entry.
 fetch_lwip() {
+  [ "$set_name" = firmware ] && return 0  # fwbuild.py fetches edk2's source itself
+  [ "$set_name" = fuzz ] && return 0      # the fuzz targets link no lwIP
   local dest=$root/build/deps/lwip
   [ -f "$dest/src/core/tcp.c" ] && return 0
   if [ "$(id -u)" -ne 0 ] && ! apt-get source --print-uris lwip >/dev/null 2>&1; then

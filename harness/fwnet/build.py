@@ -30,9 +30,18 @@ def tool_path(component, name):
     return os.path.join(tree_dir(tree), component, name)
 
 
+# FWNET_AGENT=posix: the agents built from the Linux adapter over efi-net's
+# <efisock/posix.h> (agent/CMakeLists.txt) in place of the efi-net adapter's.
+POSIX_AGENTS = {"fwnet-agent-fakes": "fwnet-agent-posix-fakes", "fwnet-agent": "fwnet-agent-posix"}
+
+
+def _agent_choice(name):
+    return POSIX_AGENTS.get(name, name) if os.environ.get("FWNET_AGENT") == "posix" else name
+
+
 def agent_path(name):
     """A host agent (agent/)."""
-    return tool_path("agent", name)
+    return tool_path("agent", _agent_choice(name))
 
 
 def _run(step, cmd, log):
@@ -67,8 +76,16 @@ def ctest(name, jobs=None):
                             "-j", str(jobs or os.cpu_count() or 2)], cwd=ROOT)
 
 
+AGENT_APPS = {"x86_64": "fwnet-agent", "i386": "fwnet-agent-ia32"}
+
+
+def agent_app(arch):
+    """The agent's EFI application for a firmware's architecture."""
+    return _agent_choice(AGENT_APPS.get(arch or "x86_64", "fwnet-agent"))
+
+
 def efi_app(name="fwnet-agent"):
-    sub = {"fwnet-agent": ("agent",), "efinet-info": ("efi-net",)}[name]
+    sub = {"fwnet-agent": ("agent",), "fwnet-agent-ia32": ("agent",), "fwnet-agent-posix": ("agent",), "efinet-info": ("efi-net",)}[name]
     path = os.path.join(tree_dir("release"), *sub, name + ".efi")
     if not os.path.exists(path):
         raise BuildError("EFI application %s not built (run: ./fwnet build)" % path)

