@@ -145,20 +145,25 @@ static void cmd_quirkstats(void *ctx, const char *args, char *out, size_t cap) {
   for (unsigned i = 0; i < sizeof(info); i++) ((char *)&info)[i] = 0;
   if (c->net) efinet_ip_info(c->net, &info);
   agent_kv(out, cap, "profile", "set");
-  agent_kv_int(out, cap, "no_dns4", (int)(st.hidden_lookups + (c->net && !info.has_dns4 ? 1u : 0u)));
-  agent_kv_int(out, cap, "legacy_ip4config", c->net && info.has_ip4config && !info.has_ip4config2 ? 1 : 0);
-  agent_kv_int(out, cap, "default_address_already_started", (int)st.already_started);
-  agent_kv_int(out, cap, "routes_not_applied", (int)st.routes_refused);
-  agent_kv_int(out, cap, "events_delayed", (int)st.delayed);
-  agent_kv_int(out, cap, "completions_reordered", (int)st.reordered);
-  agent_kv_int(out, cap, "no_mapping", (int)st.no_mapping);
-  agent_kv_int(out, cap, "cancel_unsupported", (int)st.cancels_refused);
-  agent_kv_int(out, cap, "poll_not_ready", (int)st.polls_not_ready);
-  agent_kv_int(out, cap, "close_never_completes", (int)st.closes_swallowed);
-  agent_kv_int(out, cap, "receive_short", (int)st.receives_shortened);
-  agent_kv_int(out, cap, "dhcp_never_answers", (int)st.dhcp_hidden);
-  agent_kv_int(out, cap, "receive_empty_first", (int)st.receives_emptied);
-  agent_kv_int(out, cap, "receive_aborted_first", (int)st.receives_emptied);
+  /* only the quirks that acted (short replies: a long line over a busy serial is likelier to be mangled) */
+  struct { const char *k; unsigned v; } kv[] = {
+      {"no_dns4", st.hidden_lookups + (c->net && !info.has_dns4 ? 1u : 0u)},
+      {"legacy_ip4config", c->net && info.has_ip4config && !info.has_ip4config2 ? 1u : 0u},
+      {"default_address_already_started", st.already_started},
+      {"routes_not_applied", st.routes_refused + st.routes_engaged},
+      {"events_delayed", st.delayed},
+      {"completions_reordered", st.reordered},
+      {"no_mapping", st.no_mapping},
+      {"cancel_unsupported", st.cancels_refused},
+      {"poll_not_ready", st.polls_not_ready},
+      {"close_never_completes", st.closes_swallowed},
+      {"receive_short", st.receives_shortened},
+      {"dhcp_never_answers", st.dhcp_hidden},
+      {"receive_empty_first", st.receives_emptied}, /* one counter for both first-Receive quirks */
+      {"receive_aborted_first", st.receives_emptied},
+  };
+  for (unsigned i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+    if (kv[i].v) agent_kv_int(out, cap, kv[i].k, (long long)kv[i].v);
 }
 
 const struct agent_cmd efc_cmds[] = {

@@ -335,6 +335,9 @@ static EFI_STATUS EFIAPI wt_connect(EFI_TCP4_PROTOCOL *This, EFI_TCP4_CONNECTION
   struct fwq_child *c = TC(This);
   struct fwq *q = c->q;
   gc(q);
+  if ((q->set.flags & FWQ_ROUTES_NOT_APPLIED) && tok && c->addr_known && c->has_route &&
+      (c->raddr & c->mask) != (c->addr & c->mask))
+    q->st.routes_engaged++;
   if ((q->set.flags & FWQ_ROUTES_NOT_APPLIED) && tok && c->addr_known && !c->has_route &&
       (c->raddr & c->mask) != (c->addr & c->mask)) {
     /* The instance has no route off its subnet: firmware reports it. */

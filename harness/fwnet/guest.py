@@ -24,6 +24,7 @@ class GuestConn:
 
     def __init__(self, q, ser, run_dir, accel):
         self.q, self.ser, self.accel = q, ser, accel
+        self.qmp = None  # a QMP monitor only when the guest is snapshotted (Guests.boot)
         self.serial_log = open(os.path.join(run_dir, "serial.log"), "ab")
         self.buf, self.nframes = b"", 0
 

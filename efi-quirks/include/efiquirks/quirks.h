@@ -60,6 +60,9 @@ struct fwq_stats {
   unsigned delayed, reordered, no_mapping, already_started, routes_refused, cancels_refused,
       polls_not_ready, closes_swallowed, receives_shortened, dhcp_hidden, hidden_lookups,
       receives_emptied;
+  /* routes-not-applied in play but handled: an off-subnet connect that the
+   * program's own default route let through (routes_refused: it did not). */
+  unsigned routes_engaged;
 };
 void fwq_get_stats(struct fwq *q, struct fwq_stats *out);
 void fwq_close(struct fwq *q); /* after the program closed its stack */
