@@ -362,16 +362,43 @@ static int read_line(EFI_SYSTEM_TABLE *st, char *buf, size_t cap) {
   }
 }
 
-EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
-  static struct efi_agent agent;
-  static struct agent_env env;
-  agent.st = st;
+/* The watchdog off, and the TSC measured against Stall: every timing the
+ * agent reports (tsc_clock) uses it. */
+static void efi_agent_start(struct efi_agent *agent, EFI_SYSTEM_TABLE *st) {
+  agent->st = st;
   EFI_BOOT_SERVICES *bs = st->BootServices;
   bs->SetWatchdogTimer(0, 0, 0, NULL); /* the boot manager's 5-minute watchdog */
   uint64_t t0 = rdtsc();
   bs->Stall(10000);
   uint64_t dt = rdtsc() - t0;
-  agent.tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+  agent->tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+}
+
+/* The ready frame, then the commands until quit (main_posix_efi.c runs the
+ * same loop). */
+static void efi_agent_serve(EFI_SYSTEM_TABLE *st, struct agent_env *env, const char *ready) {
+  char line[1024];
+  write_frame(env, ready);
+  for (;;) {
+    read_line(st, line, sizeof(line));
+    if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
+    agent_execute(env, line);
+  }
+}
+
+/* Close the stack, say so, power off. */
+static EFI_STATUS efi_agent_finish(struct efi_agent *agent, struct agent_env *env, EFI_SYSTEM_TABLE *st) {
+  efc_close(&agent->efc);
+  write_frame(env, "ok op=quit ret=0 errno=0");
+  EFI_RUNTIME_SERVICES_MIN *rt = st->RuntimeServices;
+  rt->ResetSystem(2 /* EfiResetShutdown */, EFI_SUCCESS, 0, NULL);
+  return EFI_SUCCESS;
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
+  static struct efi_agent agent;
+  static struct agent_env env;
+  efi_agent_start(&agent, st);
   agent_efinet_env(&env, tsc_clock, &agent);
   env.write_line = write_frame;
   env.user = &agent;
@@ -380,16 +407,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   agent.efc.st = st;
   agent.efc.image = image;
   agent.efc.env = &env;
-  char line[1024];
-  write_frame(&env, "ready backend=efi");
-  for (;;) {
-    read_line(st, line, sizeof(line));
-    if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
-    agent_execute(&env, line);
-  }
-  efc_close(&agent.efc);
-  write_frame(&env, "ok op=quit ret=0 errno=0");
-  EFI_RUNTIME_SERVICES_MIN *rt = st->RuntimeServices;
-  rt->ResetSystem(2 /* EfiResetShutdown */, EFI_SUCCESS, 0, NULL);
-  return EFI_SUCCESS;
+  efi_agent_serve(st, &env, "ready backend=efi");
+  return efi_agent_finish(&agent, &env, st);
 }

@@ -106,6 +106,28 @@ static const struct agent_cmd fakes_cmds[] = {
     {.name = NULL},
 };
 
+/* The commands until quit (main_posix_fakes.c runs the same loop). */
+static void fakes_serve(struct agent_env *env) {
+  char line[4096];
+  while (fgets(line, sizeof(line), stdin)) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (!strncmp(line, "quit", 4)) break;
+    agent_execute(env, line);
+  }
+}
+
+/* Close the stack, report leaks in the quit reply; the exit status. */
+static int fakes_finish(struct fakes_agent *a) {
+  efc_close(&a->efc);
+  char why[512];
+  bool ok = fakefw_leak_free(a->fw, why, sizeof(why));
+  for (char *p = why; *p; p++)
+    if (*p == ' ') *p = ',';
+  printf("ok op=quit ret=%d errno=0 leaks=%s\n", ok ? 0 : -1, ok ? "none" : why);
+  fakefw_destroy(a->fw);
+  return ok ? 0 : 3;
+}
+
 int main(void) {
   struct agent_env env = {0};
   struct fakes_agent a = {0};
@@ -117,20 +139,6 @@ int main(void) {
   a.efc.st = fakefw_st(a.fw);
   a.efc.image = fakefw_image(a.fw);
   a.efc.env = &env;
-  char line[4096];
-  int rc = 0;
-  while (fgets(line, sizeof(line), stdin)) {
-    line[strcspn(line, "\r\n")] = 0;
-    if (!strncmp(line, "quit", 4)) break;
-    agent_execute(&env, line);
-  }
-  efc_close(&a.efc);
-  char why[512];
-  bool ok = fakefw_leak_free(a.fw, why, sizeof(why));
-  for (char *p = why; *p; p++)
-    if (*p == ' ') *p = ',';
-  printf("ok op=quit ret=%d errno=0 leaks=%s\n", ok ? 0 : -1, ok ? "none" : why);
-  rc = ok ? 0 : 3;
-  fakefw_destroy(a.fw);
-  return rc;
+  fakes_serve(&env);
+  return fakes_finish(&a);
 }

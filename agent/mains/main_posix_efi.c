@@ -28,13 +28,7 @@ static const struct agent_cmd posix_hello_cmds[] = {
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   static struct efi_agent agent;
   static struct agent_env env;
-  agent.st = st;
-  EFI_BOOT_SERVICES *bs = st->BootServices;
-  bs->SetWatchdogTimer(0, 0, 0, NULL); /* the boot manager's 5-minute watchdog */
-  uint64_t t0 = rdtsc();
-  bs->Stall(10000);
-  uint64_t dt = rdtsc() - t0;
-  agent.tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+  efi_agent_start(&agent, st);
   agent_linux_env(&env);
   agent_efinet_env(&efenv, tsc_clock, &agent);
   efisock_posix_attach_clock(tsc_clock, &agent);
@@ -49,17 +43,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   agent.efc.st = st;
   agent.efc.image = image;
   agent.efc.env = &efenv;
-  char line[1024];
-  write_frame(&env, "ready backend=efi adapter=posix");
-  for (;;) {
-    read_line(st, line, sizeof(line));
-    if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
-    agent_execute(&env, line);
-  }
+  efi_agent_serve(st, &env, "ready backend=efi adapter=posix");
   efisock_posix_attach(NULL);
-  efc_close(&agent.efc);
-  write_frame(&env, "ok op=quit ret=0 errno=0");
-  EFI_RUNTIME_SERVICES_MIN *rt = st->RuntimeServices;
-  rt->ResetSystem(2 /* EfiResetShutdown */, EFI_SUCCESS, 0, NULL);
-  return EFI_SUCCESS;
+  return efi_agent_finish(&agent, &env, st);
 }

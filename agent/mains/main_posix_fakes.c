@@ -42,21 +42,7 @@ int main(void) {
   a.efc.st = fakefw_st(a.fw);
   a.efc.image = fakefw_image(a.fw);
   a.efc.env = &efenv;
-  char line[4096];
-  int rc = 0;
-  while (fgets(line, sizeof(line), stdin)) {
-    line[strcspn(line, "\r\n")] = 0;
-    if (!strncmp(line, "quit", 4)) break;
-    agent_execute(&env, line);
-  }
+  fakes_serve(&env);
   efisock_posix_attach(NULL);
-  efc_close(&a.efc);
-  char why[512];
-  bool ok = fakefw_leak_free(a.fw, why, sizeof(why));
-  for (char *p = why; *p; p++)
-    if (*p == ' ') *p = ',';
-  printf("ok op=quit ret=%d errno=0 leaks=%s\n", ok ? 0 : -1, ok ? "none" : why);
-  rc = ok ? 0 : 3;
-  fakefw_destroy(a.fw);
-  return rc;
+  return fakes_finish(&a);
 }
