@@ -238,13 +238,26 @@ def test_unprivileged_run_falls_back_to_slirp(built):
     if os.stat("/dev/net/tun").st_mode & 0o006 == 0o006:
         pytest.skip("/dev/net/tun is open to every user here: the rootless lan applies instead")
     import tempfile
+    # the unprivileged user must reach the checkout: its parents must let
+    # others through; the checkout itself (a `mktemp -d` clone is 0700) is
+    # opened to them for the test and restored after
+    parent = os.path.dirname(ROOT)
+    while parent != "/":
+        if not os.stat(parent).st_mode & 0o001:
+            pytest.skip("%s is closed to other users: an unprivileged run cannot reach the checkout" % parent)
+        parent = os.path.dirname(parent)
+    mode = os.stat(ROOT).st_mode & 0o7777
+    os.chmod(ROOT, mode | 0o005)
     base = tempfile.mkdtemp(prefix="fwnet-lan-nobody-", dir="/tmp")
     os.chmod(base, 0o777)
     out = os.path.join(base, "run")
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
-                        os.path.join(ROOT, "harness", "fwnet.py"), "run", "--backend", "ovmf",
-                        "--no-build", "--out", out, "udp-echo"],
-                       capture_output=True, text=True, timeout=300, cwd="/tmp")
+    try:
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                            os.path.join(ROOT, "harness", "fwnet.py"), "run", "--backend", "ovmf",
+                            "--no-build", "--out", out, "udp-echo"],
+                           capture_output=True, text=True, timeout=300, cwd="/tmp")
+    finally:
+        os.chmod(ROOT, mode)
     assert "fwnet: network slirp (slirp: " in r.stdout, r.stdout + r.stderr
     res = json.load(open(os.path.join(out, "results.json")))
     assert res["net"] == "slirp" and res["net_why"].startswith("slirp: ")
