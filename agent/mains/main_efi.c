@@ -1,26 +1,15 @@
 /* fwnet-agent.efi: the agent as a UEFI application. Commands arrive on the
- * console input (OVMF connects it to the serial port); replies go to the
- * console output, which OVMF mirrors to every serial port among its own
- * messages and escape sequences. So each reply is framed:
+ * serial port and replies leave on it (efi_chan.c: driven directly, or
+ * through the console, where OVMF mixes in its own messages and escape
+ * sequences). So each reply is framed:
  *     @@F <reply> <crc32 of reply, hex> F@@
  * and the harness takes only frames whose CRC matches. On quit the machine
  * powers off, so QEMU exits by itself. */
+#include "efi_chan.h"
 #include "efinet_cmds.h"
 #include "rawtcp.h"
 
 #include "fwbase/rt.h"
-
-typedef struct {
-  UINT16 ScanCode;
-  CHAR16 UnicodeChar;
-} EFI_INPUT_KEY;
-
-typedef struct EFI_SIMPLE_TEXT_INPUT_PROTOCOL EFI_SIMPLE_TEXT_INPUT_PROTOCOL;
-struct EFI_SIMPLE_TEXT_INPUT_PROTOCOL {
-  EFI_STATUS(EFIAPI *Reset)(EFI_SIMPLE_TEXT_INPUT_PROTOCOL *This, BOOLEAN Ext);
-  EFI_STATUS(EFIAPI *ReadKeyStroke)(EFI_SIMPLE_TEXT_INPUT_PROTOCOL *This, EFI_INPUT_KEY *Key);
-  EFI_EVENT WaitForKey;
-};
 
 typedef struct {
   EFI_TABLE_HEADER Hdr;
@@ -32,6 +21,7 @@ typedef struct {
 struct efi_agent {
   EFI_SYSTEM_TABLE *st;
   uint64_t tsc_per_us;
+  struct efi_chan chan;
   struct efc efc;
 };
 
@@ -46,31 +36,11 @@ static uint64_t tsc_clock(void *ctx) {
   return rdtsc() * 1000u / a->tsc_per_us;
 }
 
-/* One character per OutputString: the terminal writes a string to the
- * serial port byte by byte and gives up at the first byte the UART does not
- * take (EFI_DEVICE_ERROR, the rest of the string dropped), so only with a
- * single character does an error say exactly what was lost. That character
- * is written again after a pause until it goes out (the harness may be slow
- * to read under load); a console that never takes it ends the attempt after
- * about a second, and the harness then sees a frame whose CRC fails. */
-static void put(EFI_SYSTEM_TABLE *st, const char *s) {
-  CHAR16 buf[2];
-  buf[1] = 0;
-  for (; *s; s++) {
-    buf[0] = (CHAR16)(unsigned char)*s;
-    for (unsigned tries = 0; tries < 1000; tries++) {
-      EFI_STATUS rc = st->ConOut->OutputString(st->ConOut, buf);
-      if (!(rc & EFI_ERROR_BIT)) break; /* EFI_SUCCESS or a warning (the glyph was written) */
-      st->BootServices->Stall(1000);
-    }
-  }
-}
-
 static void write_frame(struct agent_env *env, const char *line) {
   struct efi_agent *a = env->user;
   static char buf[4200];
   agent_frame(line, buf, sizeof(buf));
-  put(a->st, buf);
+  efi_chan_write(&a->chan, buf);
 }
 
 static void vendor(EFI_SYSTEM_TABLE *st, char *out, size_t cap) {
@@ -131,6 +101,8 @@ static void cmd_hello(void *ctx, const char *args, char *out, size_t cap) {
   agent_kv(out, cap, "vendor", v);
   agent_kv(out, cap, "rev", rev);
   agent_kv_int(out, cap, "uefi", (long long)(a->st->Hdr.Revision >> 16));
+  agent_kv(out, cap, "chan", a->chan.kind);
+  if (a->chan.why) agent_kv(out, cap, "chan_why", a->chan.why);
   efc_protocols(&a->efc, out, cap);
 }
 
@@ -342,29 +314,9 @@ static const struct agent_cmd efi_cmds[] = {
     {.name = NULL},
 };
 
-static int read_line(EFI_SYSTEM_TABLE *st, char *buf, size_t cap) {
-  EFI_SIMPLE_TEXT_INPUT_PROTOCOL *in = st->ConIn;
-  size_t n = 0;
-  for (;;) {
-    EFI_INPUT_KEY k;
-    UINTN idx;
-    if (in->ReadKeyStroke(in, &k) != EFI_SUCCESS) {
-      st->BootServices->WaitForEvent(1, &in->WaitForKey, &idx);
-      continue;
-    }
-    CHAR16 ch = k.UnicodeChar;
-    if (ch == '\r' || ch == '\n') {
-      if (!n) continue;
-      buf[n] = 0;
-      return (int)n;
-    }
-    if (ch >= 32 && ch < 127 && n + 1 < cap) buf[n++] = (char)ch;
-  }
-}
-
 /* The watchdog off, and the TSC measured against Stall: every timing the
  * agent reports (tsc_clock) uses it. */
-static void efi_agent_start(struct efi_agent *agent, EFI_SYSTEM_TABLE *st) {
+static void efi_agent_start(struct efi_agent *agent, EFI_SYSTEM_TABLE *st, EFI_HANDLE image) {
   agent->st = st;
   EFI_BOOT_SERVICES *bs = st->BootServices;
   bs->SetWatchdogTimer(0, 0, 0, NULL); /* the boot manager's 5-minute watchdog */
@@ -372,15 +324,16 @@ static void efi_agent_start(struct efi_agent *agent, EFI_SYSTEM_TABLE *st) {
   bs->Stall(10000);
   uint64_t dt = rdtsc() - t0;
   agent->tsc_per_us = dt / 10000 ? dt / 10000 : 1;
+  efi_chan_open(&agent->chan, st, image);
 }
 
 /* The ready frame, then the commands until quit (main_posix_efi.c runs the
  * same loop). */
-static void efi_agent_serve(EFI_SYSTEM_TABLE *st, struct agent_env *env, const char *ready) {
+static void efi_agent_serve(struct efi_agent *agent, struct agent_env *env, const char *ready) {
   char line[1024];
   write_frame(env, ready);
   for (;;) {
-    read_line(st, line, sizeof(line));
+    efi_chan_read_line(&agent->chan, line, sizeof(line));
     if (line[0] == 'q' && line[1] == 'u' && line[2] == 'i' && line[3] == 't') break;
     agent_execute(env, line);
   }
@@ -398,7 +351,7 @@ static EFI_STATUS efi_agent_finish(struct efi_agent *agent, struct agent_env *en
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   static struct efi_agent agent;
   static struct agent_env env;
-  efi_agent_start(&agent, st);
+  efi_agent_start(&agent, st, image);
   agent_efinet_env(&env, tsc_clock, &agent);
   env.write_line = write_frame;
   env.user = &agent;
@@ -407,6 +360,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   agent.efc.st = st;
   agent.efc.image = image;
   agent.efc.env = &env;
-  efi_agent_serve(st, &env, "ready backend=efi");
+  efi_agent_serve(&agent, &env, "ready backend=efi");
   return efi_agent_finish(&agent, &env, st);
 }

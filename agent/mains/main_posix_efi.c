@@ -1,7 +1,7 @@
 /* fwnet-agent-posix.efi: the Linux adapter (adapters/ops_linux.c, compiled
  * unchanged against efi-net's <efisock/posix.h> shim headers) as a UEFI
  * application over efi-net. fwnet-agent.efi's main (main_efi.c, included:
- * console transport and framing, hello, fwinfo, raw) with the socket
+ * serial channel and framing, hello, fwinfo, raw) with the socket
  * commands going through the Linux adapter: `open` opens efi-net as the
  * efi-net agent does (efinet_cmds.c, through an efi-net env of its own) and
  * attaches the instance to the POSIX names. */
@@ -28,7 +28,7 @@ static const struct agent_cmd posix_hello_cmds[] = {
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   static struct efi_agent agent;
   static struct agent_env env;
-  efi_agent_start(&agent, st);
+  efi_agent_start(&agent, st, image);
   agent_linux_env(&env);
   agent_efinet_env(&efenv, tsc_clock, &agent);
   efisock_posix_attach_clock(tsc_clock, &agent);
@@ -43,7 +43,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
   agent.efc.st = st;
   agent.efc.image = image;
   agent.efc.env = &efenv;
-  efi_agent_serve(st, &env, "ready backend=efi adapter=posix");
+  efi_agent_serve(&agent, &env, "ready backend=efi adapter=posix");
   efisock_posix_attach(NULL);
   return efi_agent_finish(&agent, &env, st);
 }

@@ -584,6 +584,13 @@ static efisock_ssize_t tcp_recv(struct en_sock *s, void *buf, size_t len, int fl
   }
 }
 
+static bool tcp_tx_posted(struct en_sock *s) {
+  struct en_tcp *t = &s->u.tcp;
+  for (unsigned i = 0; i < t->ntx; i++)
+    if (t->tx[i].tok.posted) return true;
+  return false;
+}
+
 static int free_tx(struct en_sock *s) {
   struct en_tcp *t = &s->u.tcp;
   for (unsigned i = 0; i < t->ntx; i++)
@@ -703,14 +710,39 @@ static int post_close(struct en_sock *s, bool abort) {
   return 0;
 }
 
+static bool tx_drained(void *a) {
+  struct en_sock *s = a;
+  return !tcp_tx_posted(s) || s->so_error || s->u.tcp.state != EN_TCP_CONNECTED;
+}
+
+static bool never(void *a) {
+  (void)a;
+  return false;
+}
+
+enum { SHUT_DRAIN_MS = 20, SHUT_DRAIN_POLLS = 16, SHUT_QUIET_POLLS = 3 };
+
 static int tcp_shutdown(struct en_sock *s, int how) {
+  struct efinet *net = s->net;
   struct en_tcp *t = &s->u.tcp;
   if (t->state != EN_TCP_CONNECTED) return -EFISOCK_ENOTCONN;
   if (how == EFISOCK_SHUT_RD || how == EFISOCK_SHUT_RDWR) t->rd_shut = true;
   if ((how == EFISOCK_SHUT_WR || how == EFISOCK_SHUT_RDWR) && !t->wr_shut) {
-    /* TCP4 has no half-close: Close() sends FIN after queued data; receive
-     * tokens already posted keep completing until the peer's FIN. */
+    /* TCP4 has no half-close, and EDK2's Close() is a full close: data
+     * that arrives after it resets the connection (QUIRKS.md
+     * close-is-full-close). So the FIN waits, briefly, until what was sent
+     * has left and the frames already queued are in (a Poll takes one
+     * frame; three that complete nothing in a row end it): a reply already
+     * on its way is kept. Close()
+     * then sends FIN, and the receive tokens posted before it see the rest
+     * of the stream and the peer's FIN. */
     t->wr_shut = true;
+    en_wait(net, tx_drained, s, SHUT_DRAIN_MS, false);
+    for (unsigned k = 0, quiet = 0; k < SHUT_DRAIN_POLLS && quiet < SHUT_QUIET_POLLS; k++) {
+      uint64_t before = net->completions;
+      en_wait(net, never, s, 0, false); /* one Poll and its safe point */
+      quiet = net->completions == before ? quiet + 1 : 0; /* a pure ACK completes nothing */
+    }
     int rc = post_close(s, false);
     if (rc < 0) return rc;
   }
@@ -888,10 +920,7 @@ static void tcp_poll(struct en_sock *s) {
 /* Transmit, Connect or Close tokens in flight (Receives may wait for ever). */
 static bool tcp_busy(struct en_sock *s) {
   struct en_tcp *t = &s->u.tcp;
-  if (t->conn_tok.posted || t->close_tok.posted) return true;
-  for (unsigned i = 0; i < t->ntx; i++)
-    if (t->tx[i].tok.posted) return true;
-  return false;
+  return t->conn_tok.posted || t->close_tok.posted || tcp_tx_posted(s);
 }
 
 const struct en_sock_ops en_tcp_ops = {

@@ -282,6 +282,27 @@ static void half_close_shutdown_wr(void **st) {
   fx_teardown(&f);
 }
 
+/* EDK2's Close() is a full close (QUIRKS.md close-is-full-close): the echo
+ * is already on its way when shutdown(SHUT_WR) is called, and must not
+ * arrive after the FIN's Close(), or the connection is reset. */
+static void half_close_reply_in_flight_full_close(void **st) {
+  (void)st;
+  struct fx f;
+  struct fakefw_opts o = {.close_is_full_close = true};
+  fx_setup_with(&f, &o, NULL, EFINET_IP_STATIC);
+  fnet_peer_echo(f.n, PEER, 7);
+  int s = fx_connect(&f, 7);
+  assert_int_equal(efisock_send(f.net, s, "abc", 3, 0), 3);
+  assert_int_equal(efisock_shutdown(f.net, s, EFISOCK_SHUT_WR), 0);
+  char b[8];
+  assert_int_equal(efisock_recv(f.net, s, b, sizeof(b), EFISOCK_MSG_WAITALL), 3);
+  assert_memory_equal(b, "abc", 3);
+  assert_int_equal(efisock_recv(f.net, s, b, sizeof(b), 0), 0);
+  assert_false(fnet_conn_got_reset(fnet_last_conn(f.n)));
+  efisock_close(f.net, s);
+  fx_teardown(&f);
+}
+
 static void nonblocking_recv_eagain(void **st) {
   (void)st;
   struct fx f;
@@ -659,6 +680,7 @@ int main(void) {
       cmocka_unit_test(peer_reset_gives_econnreset),
       cmocka_unit_test(send_after_peer_close),
       cmocka_unit_test(half_close_shutdown_wr),
+      cmocka_unit_test(half_close_reply_in_flight_full_close),
       cmocka_unit_test(nonblocking_recv_eagain),
       cmocka_unit_test(recv_timeout_so_rcvtimeo),
       cmocka_unit_test(nonblocking_send_fills_then_eagain),

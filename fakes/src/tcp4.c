@@ -586,6 +586,15 @@ void ftcp_input(struct fnet *n, struct fframe *f) {
   if (f->flags & FF_DATA) {
     c->inflight -= f->len;
     if (t->state == FT_RESET || t->state == FT_CLOSED) return;
+    if (t->state == FT_FIN_WAIT && t->nic->net->fw->opts.close_is_full_close) {
+      /* EDK2 TcpInput, the application closed: "connection reset because
+       * data is lost" (a RST to the peer, every token reset) */
+      detach_abort(t);
+      t->state = FT_RESET;
+      flush(t, EFI_CONNECTION_RESET);
+      free_data(t);
+      return;
+    }
     struct fseg *s = malloc(sizeof(*s) + f->len);
     s->next = NULL;
     s->len = f->len;

@@ -11,6 +11,7 @@ What boots is a subclass's prepare() and boot(); everything else is shared.
 """
 import os
 import shutil
+import time
 import zlib
 
 from . import build, qemu, rump
@@ -171,6 +172,12 @@ class QemuBackend(Backend):
         """A control command in the background, while a step runs."""
         self.network.later(delay_s, line)
 
+    def _phase(self, name, t0):
+        """results.json timing.phases[name]: seconds since t0; returns now."""
+        now = time.monotonic()
+        getattr(self, "step_times", {}).setdefault("phases", {})[name] = round(now - t0, 3)
+        return now
+
     def _restore(self, tag):
         self.nonce += 1
         self.restore_s = self.guests.loadvm(tag, self.nonce)
@@ -193,20 +200,25 @@ class QemuBackend(Backend):
             self.snap_dirty = True
             self.network.begin(sc)
         else:
+            t = time.monotonic()
             if self.snap_active and self.snap_dirty:
                 self._restore("ready")
+            t = self._phase("restore", t)
             self.snap_dirty = True
             if not key:
                 self.network.begin(sc)
             r = self.execute(self.open_line(sc), 60)
             if r.get("ret") != 0:
                 raise BackendError("open failed: %s" % r)
+            t = self._phase("open", t)
             if mode != "none":  # "none": the scenario configures (or fails to) itself
                 r = self.execute("net " + (self.network.static_config() if mode == "static"
                                            else "mode=dhcp timeout_ms=20000"), 60)
                 if r.get("ret") != 0:
                     raise BackendError("net failed: %s" % r)
+            t = self._phase("net", t)
             self.facts = self.execute("hello", 30)
+            self._phase("hello", t)
             if key:
                 t = self.guests.savevm(key)
                 self.extra["snapshot"]["savevm_s"].append(round(t, 3))

@@ -90,7 +90,12 @@ def run_scenario(backend, sc, timeout):
     # clock for the pcaps (netsim stamps CLOCK_REALTIME), monotonic beside it
     timing = backend.step_times = {"t0_wall": time.time(), "t0_mono": time.monotonic(), "steps": []}
     wr = WireRun(backend, sc)
+    # where the scenario's seconds went (timing.phases): begin (a QEMU
+    # backend splits it: restore, open, net, hello), steps, end, wire
+    phases = timing["phases"] = {}
+    tb = time.monotonic()
     addrs = backend.begin(sc)
+    phases["begin"] = round(time.monotonic() - tb, 3)
     step = None
     try:
         for step in sc.steps:
@@ -124,8 +129,13 @@ def run_scenario(backend, sc, timeout):
             if step.bind and isinstance(reply.get("ret"), int) and reply["ret"] >= 0:
                 fds[step.bind] = reply["ret"]
             results.append(StepResult(step, line, reply, time.monotonic() - t0))
+        te = time.monotonic()
+        phases["steps"] = round(te - tb - phases["begin"], 3)
         backend.end(sc, fds)
+        tw = time.monotonic()
+        phases["end"] = round(tw - te, 3)
         wr.finish(results)
+        phases["wire"] = round(time.monotonic() - tw, 3)
         return results, None
     except BackendError as e:
         wr.close()

@@ -45,6 +45,7 @@ struct fakefw_opts {
   bool policy_static;       /* Ip4Config2 policy starts Static (Feb 2016 - Oct 2017 EDK2) */
   bool no_auto_dhcp;        /* ...and Configure(UseDefaultAddress) never starts DHCP (that bug) */
   bool dhcp_silent;         /* no DHCP server on the LAN */
+  bool close_is_full_close; /* EDK2's TcpInput: data arriving after Close() resets (QUIRKS.md) */
   unsigned dhcp_ms;         /* DHCP duration (default 3100: EDK2 collects offers ~3 s) */
   unsigned tcp_rcvbuf;      /* default TCP receive buffer when no ControlOption (65536) */
   uint64_t time_limit_ms;   /* virtual time after which a run is declared hung (default 3600000) */

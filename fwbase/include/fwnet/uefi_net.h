@@ -37,6 +37,10 @@
   {0x18a031ab, 0xb443, 0x4d1a, {0xa5, 0xc0, 0x0c, 0x09, 0x26, 0x1e, 0x9f, 0x71}}
 #define EFI_COMPONENT_NAME2_PROTOCOL_GUID \
   {0x6a7a5cff, 0xe8d9, 0x4f70, {0xba, 0xda, 0x75, 0xab, 0x30, 0x25, 0xce, 0x14}}
+/* The agent's channel to the harness (UEFI 2.x, 12.8): the serial port
+ * itself, once the terminal driver no longer polls it. */
+#define EFI_SERIAL_IO_PROTOCOL_GUID \
+  {0xbb25cf6f, 0xf1d4, 0x11d2, {0x9a, 0x0c, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0xfd}}
 
 /* Each GUID as an object, defined once (fwbase/src/guids.c). Not const: the
  * boot-services interfaces take EFI_GUID * (UEFI 2.x, 7.3). */
@@ -46,6 +50,30 @@ extern EFI_GUID efi_dns4_sb_guid, efi_dns4_guid;
 extern EFI_GUID efi_ip4cfg2_guid, efi_ip4cfg_guid;
 extern EFI_GUID efi_rng_guid;
 extern EFI_GUID efi_smbios_guid, efi_smbios3_guid, efi_snp_guid, efi_driver_binding_guid, efi_component_name2_guid;
+extern EFI_GUID efi_serial_io_guid;
+
+/* ---- serial I/O (UEFI 2.x, 12.8) ---- */
+typedef struct {
+  UINT32 ControlMask;
+  UINT32 Timeout; /* microseconds a Read or Write waits per byte */
+  UINT64 BaudRate;
+  UINT32 ReceiveFifoDepth;
+  UINT32 DataBits;
+  UINT32 Parity;
+  UINT32 StopBits;
+} EFI_SERIAL_IO_MODE;
+
+typedef struct EFI_SERIAL_IO_PROTOCOL EFI_SERIAL_IO_PROTOCOL;
+struct EFI_SERIAL_IO_PROTOCOL {
+  UINT32 Revision;
+  EFI_STATUS(EFIAPI *Reset)(EFI_SERIAL_IO_PROTOCOL *This);
+  EFI_STATUS(EFIAPI *SetAttributes)(EFI_SERIAL_IO_PROTOCOL *This, UINT64 BaudRate, UINT32 ReceiveFifoDepth,
+                                    UINT32 Timeout, UINT32 Parity, UINT8 DataBits, UINT32 StopBits);
+  EFI_UNUSED_FN SetControl, GetControl;
+  EFI_STATUS(EFIAPI *Write)(EFI_SERIAL_IO_PROTOCOL *This, UINTN *BufferSize, VOID *Buffer);
+  EFI_STATUS(EFIAPI *Read)(EFI_SERIAL_IO_PROTOCOL *This, UINTN *BufferSize, VOID *Buffer);
+  EFI_SERIAL_IO_MODE *Mode;
+};
 
 /* ---- service binding ---- */
 typedef struct EFI_SERVICE_BINDING_PROTOCOL EFI_SERVICE_BINDING_PROTOCOL;
