@@ -559,7 +559,7 @@ def run(args, scens_all, out, log, plan=None):
                                         else "", ": " + pr["reason"] if pr.get("reason") else ""))
             return r
         r = run_cell(args, c, ss, out, lambda msg: (lock.acquire(), log(msg), lock.release()))
-        log("[%s] done in %.1f s%s" % (c.id, r["wall_s"], ": cannot boot: " + r["error"] if r.get("error") else ""))
+        log("[%s] done in %.1f s%s" % (c.id, r["wall_s"], ": cell error: " + r["error"] if r.get("error") else ""))
         return r
 
     items = [per_cell[k] for k in sorted(per_cell)]

@@ -90,6 +90,7 @@ class RumpPeer:
     answers GET /N as the host http peer does), rump-source (a byte stream
     until the client closes), rump-discard, rump-echo."""
     GUEST_PORT = {"rump-http": 80, "rump-source": 19, "rump-discard": 9, "rump-echo": 7}
+    PEER_NIC = "virtio"  # rump-hw drives virtio-net (legacy) and e1000 only
 
     def __init__(self, spec, run_dir, opts, accel):
         self.spec, self.kind = spec, spec.kind
@@ -100,17 +101,23 @@ class RumpPeer:
         self.q = self.console = None
         self.ready_s = None
 
+    def cmdline(self, sock):
+        """The peer's QEMU: its own NIC, one the image drives (PEER_NIC),
+        whatever NIC the run puts under test (a matrix cell's pcnet is the
+        firmware's, and the image stops at any NIC it has no driver for)."""
+        image, append = image_and_append(self.opts, self.kind[len("rump-"):])
+        return qemu.make_cmdline(qemu.kernel_boot(image, append), self.accel, self.PEER_NIC, [],
+                                 [(self.port, self.GUEST_PORT[self.kind])],
+                                 os.path.join(self.dir, "capture.pcap"), sock,
+                                 snaplen=getattr(self.opts, "snaplen", 0))
+
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
-        image, append = image_and_append(self.opts, self.kind[len("rump-"):])
         self.port = free_port()
         sock = os.path.join(self.dir, "serial.sock")
         if os.path.exists(sock):
             os.unlink(sock)
-        cmd = qemu.make_cmdline(qemu.kernel_boot(image, append), self.accel, getattr(self.opts, "nic", "virtio"), [],
-                                [(self.port, self.GUEST_PORT[self.kind])],
-                                os.path.join(self.dir, "capture.pcap"), sock,
-                                snaplen=getattr(self.opts, "snaplen", 0))
+        cmd = self.cmdline(sock)
         t0 = time.monotonic()
         self.q = qemu.Qemu(cmd, self.dir)
         try:

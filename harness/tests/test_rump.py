@@ -154,3 +154,21 @@ def test_capture_keeps_headers_only_when_asked(built, tmp_path):
     assert any(orig > 1000 for _, orig in recs)  # full-sized frames, cut
     assert "maxlen=64" in open(os.path.join(d, "qemu.cmdline")).read()
     assert not qemu_processes(str(tmp_path))
+
+
+def test_image_peer_has_a_nic_the_image_drives(tmp_path):
+    """An image peer on a matrix cell whose NIC under test is, say, pcnet
+    still gets a NIC its image drives (virtio): the cell's NIC is the
+    firmware's, and the image panics on any other ('no supported NIC')."""
+    import argparse
+    import struct
+    from fwnet import rump
+    from fwnet.scenario import Peer
+    for nic in ("pcnet", "virtio-ipxe", "e1000e", "virtio"):
+        opts = argparse.Namespace(nic=nic, image=str(tmp_path / "img.elf"), append=None, snaplen=0)
+        mb = struct.pack("<III", 0x1BADB002, 0, (-0x1BADB002) & 0xffffffff)  # a multiboot v1 header
+        (tmp_path / "img.elf").write_bytes(mb + b"\0" * 52)
+        p = rump.RumpPeer(Peer({"name": "web", "kind": "rump-http"}, "t.toml", 1), str(tmp_path), opts, "tcg")
+        cmd = " ".join(p.cmdline(str(tmp_path / "s.sock")))
+        assert "-device virtio-net-pci," in cmd, cmd
+        assert nic == "virtio" or nic not in cmd.split("-device ", 1)[1].split(" ")[0]
