@@ -710,17 +710,26 @@ static int post_close(struct en_sock *s, bool abort) {
   return 0;
 }
 
+enum { SHUT_DRAIN_MS = 20, SHUT_QUIET_TICKS = 2, SHUT_QUIET_MS = 50 };
+
 static bool tx_drained(void *a) {
   struct en_sock *s = a;
   return !tcp_tx_posted(s) || s->so_error || s->u.tcp.state != EN_TCP_CONNECTED;
 }
 
-static bool never(void *a) {
-  (void)a;
-  return false;
+/* Quiet: no completion on the stack for SHUT_QUIET_TICKS whole ticks. */
+struct quiet {
+  struct efinet *net;
+  uint64_t seen, since;
+};
+static bool quiet(void *a) {
+  struct quiet *q = a;
+  if (q->net->completions != q->seen) {
+    q->seen = q->net->completions;
+    q->since = q->net->ticks;
+  }
+  return q->net->ticks >= q->since + SHUT_QUIET_TICKS;
 }
-
-enum { SHUT_DRAIN_MS = 20, SHUT_DRAIN_POLLS = 16, SHUT_QUIET_POLLS = 3 };
 
 static int tcp_shutdown(struct en_sock *s, int how) {
   struct efinet *net = s->net;
@@ -731,18 +740,14 @@ static int tcp_shutdown(struct en_sock *s, int how) {
     /* TCP4 has no half-close, and EDK2's Close() is a full close: data
      * that arrives after it resets the connection (QUIRKS.md
      * close-is-full-close). So the FIN waits, briefly, until what was sent
-     * has left and the frames already queued are in (a Poll takes one
-     * frame; three that complete nothing in a row end it): a reply already
-     * on its way is kept. Close()
+     * has left and the stack has been quiet for two whole ticks (10-20 ms,
+     * bounded): a reply already on its way is kept. Close()
      * then sends FIN, and the receive tokens posted before it see the rest
      * of the stream and the peer's FIN. */
     t->wr_shut = true;
     en_wait(net, tx_drained, s, SHUT_DRAIN_MS, false);
-    for (unsigned k = 0, quiet = 0; k < SHUT_DRAIN_POLLS && quiet < SHUT_QUIET_POLLS; k++) {
-      uint64_t before = net->completions;
-      en_wait(net, never, s, 0, false); /* one Poll and its safe point */
-      quiet = net->completions == before ? quiet + 1 : 0; /* a pure ACK completes nothing */
-    }
+    struct quiet q = {.net = net, .seen = net->completions, .since = net->ticks};
+    en_wait(net, quiet, &q, SHUT_QUIET_MS, false);
     int rc = post_close(s, false);
     if (rc < 0) return rc;
   }
