@@ -122,7 +122,13 @@ def test_tap_network(built, tmp_path):
     assert v["tcp-reset"]["verdict"] == "pass" and not v["tcp-reset"]["deviations"]  # a real RST
     assert v["udp-echo"]["verdict"] == "pass"
     assert v["net-dhcp"]["verdict"] == "skip" and "DHCP" in v["net-dhcp"]["why"]
-    assert os.path.getsize(out / "ovmf" / "tap.pcap") > 1000
+    # the tap's capture holds the scenarios' own frames: the peer's RST and the UDP echo
+    from fwnet import wire
+    frames = [p.data for p in wire.read_pcap(str(out / "ovmf" / "tap.pcap"))]
+    tcp4 = [f for f in frames if f[12:14] == b"\x08\x00" and f[23] == 6]
+    udp4 = [f for f in frames if f[12:14] == b"\x08\x00" and f[23] == 17]
+    assert any(f[14 + (f[14] & 15) * 4 + 13] & 0x04 for f in tcp4), "no TCP RST in tap.pcap"
+    assert len(udp4) >= 2, "no UDP echo in tap.pcap"
     assert not qemu_processes(out)
 
 
