@@ -270,8 +270,9 @@ class Bench:
             # drain: timed until every Transmit completed (acknowledged), as
             # the raw driver is; then the peer must see all of it.
             r = self._ask("bulksend fd=%d bytes=%d drain=1 crc=0" % (fd, nbytes))
+        s1 = self._ask("stats")  # the transfer's figures end here, before the FIN
+        if direction == "tx":
             self._sink_took_all(fd)
-        s1 = self._ask("stats")
         self._ask("close fd=%d" % fd)
         return self._counted(r, s0, s1)
 

@@ -289,3 +289,26 @@ def test_a_shallower_transmit_pipeline_is_a_regression():
     worse["counted_rows"] = [dict(res["counted"][0], rep=i, counted=True, tx_depth=v) for i, v in enumerate((2.7, 2.8, 2.6))]
     p = bench.check(worse, base, 0.2)
     assert len(p) == 1 and "efinet-adaptive/tx: counted Transmits in flight per Poll 2.7 fell below baseline 3.6" in p[0], p
+
+
+def test_send_figures_end_before_the_fin():
+    """A send's figures (stats before and after) cover the transfer: the
+    FIN and the sink's EOF that follow it are a check, not part of it
+    (shutdown(SHUT_WR) waits for the stack to go quiet, tens of ms of Polls
+    that would count per MB)."""
+    for multi in (False, True):
+        b = _bench_with({"efinet-adaptive"})
+        b.size = 1 << 20
+        b.plan = bench._Plan(1 << 20, 4096)
+        said = []
+
+        def ask(line, timeout=None):
+            said.append(line.split()[0])
+            return {"ret": 0, "us": 1, "polls": 1, "tx_at_poll": 1}
+        b._ask, b._open, b._connect = ask, lambda policy: None, lambda peer: 3
+        b._counted = lambda r, s0, s1: r
+        if multi:
+            b._efinet_multi("tx", "adaptive", 1)
+        else:
+            b._efinet("tx", "adaptive", 1 << 20)
+        assert said.index("shutdown") > len(said) - 1 - said[::-1].index("stats"), said
