@@ -40,6 +40,8 @@ static void cmd_open(void *ctx, const char *args, char *out, size_t cap) {
     cfg.clock_ctx = c;
   }
   cfg.use_builtin_resolver = (int)agent_arg_int(args, "builtin_resolver", 0);
+  cfg.dns_timeout_ms = (unsigned)agent_arg_int(args, "dns_timeout_ms", 0); /* per try; 0: the library's default */
+  cfg.dns_retries = (unsigned)agent_arg_int(args, "dns_tries", 0);         /* tries per server; 0: default */
   if (agent_arg(args, "dns_policy", v, sizeof(v))) { /* which resolver answers (efisock/socket.h) */
     if (!strcmp(v, "builtin-first")) cfg.dns_policy = EFINET_DNS_BUILTIN_FIRST;
     else if (!strcmp(v, "dns4-first")) cfg.dns_policy = EFINET_DNS_DNS4_FIRST;
@@ -167,7 +169,7 @@ static void cmd_quirkstats(void *ctx, const char *args, char *out, size_t cap) {
 }
 
 const struct agent_cmd efc_cmds[] = {
-    {.name = "open", .run = cmd_open, .help = "quirks= policy= rx_tokens= tx_tokens= rx_keep_posted= close_timeout_ms= spin_us= spin_polls= builtin_resolver= dns_policy= plant_rx_work= plant_poll_repeat="},
+    {.name = "open", .run = cmd_open, .help = "quirks= policy= rx_tokens= tx_tokens= rx_keep_posted= close_timeout_ms= spin_us= spin_polls= builtin_resolver= dns_policy= dns_timeout_ms= dns_tries= plant_rx_work= plant_poll_repeat="},
     {.name = "net", .run = cmd_net, .help = "mode=static|dhcp|keep addr= mask= gw= dns= timeout_ms="},
     {.name = "quirkstats", .run = cmd_quirkstats, .help = "(how often each quirk of the open profile acted)"},
     {.name = NULL},

@@ -163,7 +163,9 @@ static void dns4_lookup(efinet_t *net, const char *name, struct lookup *lk) {
   }
   cd.EnableDnsCache = FALSE; /* DnsDxe's cache is driver-wide and outlives us: ask every time, as getaddrinfo does */
   cd.Protocol = EFISOCK_IPPROTO_UDP;
-  cd.RetryCount = net->cfg.dns_retries;
+  /* RetryCount counts retransmissions after the first query, and 0 means the
+   * driver's default (DnsDxe, the fakes): tries - 1, at least one. */
+  cd.RetryCount = net->cfg.dns_retries > 1 ? net->cfg.dns_retries - 1 : 1;
   cd.RetryInterval = (net->cfg.dns_timeout_ms + 999) / 1000;
   EFI_STATUS st = d->Configure(d, &cd);
   if (st == EFI_NO_MAPPING && en_ip_wait_addr(net, net->cfg.config_timeout_ms) == 0)
@@ -193,7 +195,7 @@ static void dns4_lookup(efinet_t *net, const char *name, struct lookup *lk) {
   } else {
     /* Deadline: every try to every server, plus a second of slack. */
     unsigned servers_n = net->ndns ? net->ndns : 1;
-    unsigned ms = (net->cfg.dns_retries + 1) * servers_n * (cd.RetryInterval < 2 ? 2 : cd.RetryInterval) * 1000 + 1000;
+    unsigned ms = (cd.RetryCount + 1) * servers_n * (cd.RetryInterval < 2 ? 2 : cd.RetryInterval) * 1000 + 1000;
     struct tok_wait w = {t};
     if (en_wait(net, dns_tok_done, &w, ms, false) == 0) {
       st = t->u.hdr.Status;

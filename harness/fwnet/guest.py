@@ -23,7 +23,7 @@ class GuestConn:
     """One guest: its QEMU and its agent over the serial socket."""
 
     def __init__(self, q, ser, run_dir, accel):
-        self.q, self.ser, self.accel = q, ser, accel
+        self.q, self.ser, self.accel, self.dir = q, ser, accel, run_dir
         self.qmp = None  # a QMP monitor only when the guest is snapshotted (Guests.boot)
         self.serial_log = open(os.path.join(run_dir, "serial.log"), "ab")
         self.buf, self.nframes = b"", 0
@@ -95,9 +95,13 @@ class Guests:
         self.list = []
         self.q = None  # guest 1's QEMU
 
-    def boot(self, n, run_dir, cmdline, accel, boot_timeout, qmp_monitor=False):
+    def boot(self, n, run_dir, cmdline, accel, boot_timeout, qmp_monitor=False, resume=None):
         """Returns the seconds all took to start. qmp_monitor: connect to each
-        guest's QMP socket (guest_dir/qmp.sock, when its command line has one)."""
+        guest's QMP socket (guest_dir/qmp.sock, when its command line has one).
+        Every QEMU starts before any is waited for, so their boots overlap.
+        resume=(tag, nonce): the guests' images already hold snapshot tag
+        (snapshare.py) and their command lines load it (-loadvm): the agent
+        is resynced instead of awaited."""
         self.list = []
         t0 = time.monotonic()
         for k in range(n):
@@ -109,18 +113,34 @@ class Guests:
             q = qemu.Qemu(cmdline(k, gd, sock), gd)
             if k == 0:
                 self.q = q
-            g = GuestConn(q, qemu.connect_serial(sock, q), gd, accel)
-            self.list.append(g)
-            ready = g.frame(boot_timeout)
-            if not ready.startswith("ready"):
-                raise BackendError("agent did not start: %r" % ready)
-            qmp = os.path.join(gd, "qmp.sock")
+            try:
+                ser = qemu.connect_serial(sock, q)
+            except qemu.QemuError:
+                q.stop(grace=0)
+                raise
+            self.list.append(GuestConn(q, ser, gd, accel))
+        for g in self.list:
+            if resume:
+                g.resync(resume[1], boot_timeout)
+            else:
+                ready = g.frame(boot_timeout)
+                if not ready.startswith("ready"):
+                    raise BackendError("agent did not start: %r" % ready)
+            qmp = os.path.join(g.dir, "qmp.sock")
             if qmp_monitor and os.path.exists(qmp):
                 try:
                     g.qmp = qemu.Qmp(qmp)
                 except (qemu.QemuError, OSError, ValueError) as e:
                     raise BackendError("QMP monitor: %s" % e)
         return round(time.monotonic() - t0, 2)
+
+    def hmp_all(self, line, timeout=30):
+        """One monitor command on every guest (stop, cont)."""
+        for g in self.list:
+            try:
+                g.qmp.hmp(line, timeout)
+            except (qemu.QemuError, OSError, ValueError, AttributeError) as e:
+                raise BackendError("%s: %s" % (line, e))
 
     def savevm(self, tag):
         """Every guest's state as snapshot tag; the seconds it took."""
@@ -132,16 +152,17 @@ class Guests:
                 raise BackendError("savevm: %s" % e)
         return time.monotonic() - t0
 
-    def loadvm(self, tag, nonce):
-        """Every guest back to snapshot tag, its agent answering again; the
-        seconds it took."""
+    def loadvm(self, tag, nonce, n=None):
+        """Every guest (the first n) back to snapshot tag, its agent answering
+        again; the seconds it took."""
         t0 = time.monotonic()
-        for g in self.list:
+        which = self.list[:n] if n else self.list
+        for g in which:
             try:
                 g.qmp.hmp("loadvm " + tag, 120)
             except (qemu.QemuError, OSError, ValueError, AttributeError) as e:
                 raise BackendError("loadvm: %s" % e)
-        for g in self.list:
+        for g in which:
             try:
                 g.resync(nonce)
             except (BackendError, OSError) as e:

@@ -51,6 +51,10 @@ class QemuBackend(Backend):
         self.snap_active, self.snap_dirty, self.restore_s = False, False, None
         self.nonce = 0
         self.net_snaps = {}  # --snapshot-at net: tag -> the agent's facts there
+        # --jobs N: one shard boots, the others start from its snapshot
+        # (snapshare.py; runner.run sets it); resume_from: what this boot uses
+        self.snap_share, self.shard, self.resume_from = None, None, None
+        self.others_used = False  # guests 2.. used since their last restore (_restore)
 
     snapshot_capable = False
 
@@ -77,14 +81,17 @@ class QemuBackend(Backend):
         if os.path.exists(os.path.join(gd, "qmp.sock")):  # a killed QEMU's
             os.unlink(os.path.join(gd, "qmp.sock"))
         try:
-            return qemu.make_cmdline(self.boot(k, gd), self.accel, self.opts.nic, self.forwards.guestfwds,
-                                     self.forwards.hostfwds, os.path.join(gd, "capture.pcap"), sock,
-                                     mac="52:54:00:12:34:%02x" % (0x56 + k),
-                                     snaplen=getattr(self.opts, "snaplen", 0),
-                                     qmp_sock=os.path.join(gd, "qmp.sock") if self.snap_want else None,
-                                     **self.network.qemu_opts())
+            cmd = qemu.make_cmdline(self.boot(k, gd), self.accel, self.opts.nic, self.forwards.guestfwds,
+                                    self.forwards.hostfwds, os.path.join(gd, "capture.pcap"), sock,
+                                    mac="52:54:00:12:34:%02x" % (0x56 + k),
+                                    snaplen=getattr(self.opts, "snaplen", 0),
+                                    qmp_sock=os.path.join(gd, "qmp.sock") if self.snap_want else None,
+                                    **self.network.qemu_opts())
         except qemu.QemuError as e:
             raise BackendError(str(e))
+        if self.resume_from:  # another shard's snapshot, in this guest's images now (snapshare.py)
+            cmd += ["-loadvm", self.resume_from.tag]
+        return cmd
 
     def start(self, scenarios, run_dir):
         self.run_dir = run_dir
@@ -115,6 +122,24 @@ class QemuBackend(Backend):
 
     def _start_guests(self):
         self.snap_active, self.snap_dirty, self.net_snaps = False, False, {}
+        share, self.snap_share = self.snap_share, None  # the first boot only: a restart boots itself
+        self.resume_from = None
+        if share is not None and self.snap_want and not share.claim(self.shard):
+            self.resume_from = share.wait()
+            if self.resume_from is None:
+                self.extra["snapshot_share"] = {"used": False, "why": share.why}
+        elif share is not None:
+            self.leading = share
+        if self.resume_from:
+            self.nonce += 1
+            self.extra["boot_s"] = self.guests.boot(self.nguests, self.run_dir, self._cmdline, self.accel,
+                                                    getattr(self.opts, "boot_timeout", 90), qmp_monitor=True,
+                                                    resume=(self.resume_from.tag, self.nonce))
+            self.facts = dict(self.resume_from.facts)
+            self.snap_active = True
+            self.extra["snapshot"] = {"on": True, "savevm_s": [], "loadvm_s": [],
+                                      "from": self.resume_from.origin}
+            return
         self.extra["boot_s"] = self.guests.boot(self.nguests, self.run_dir, self._cmdline, self.accel,
                                                 getattr(self.opts, "boot_timeout", 90), qmp_monitor=self.snap_want)
         self.facts = parse_reply(self._ask("hello nonce=0", 30))
@@ -178,9 +203,16 @@ class QemuBackend(Backend):
         getattr(self, "step_times", {}).setdefault("phases", {})[name] = round(now - t0, 3)
         return now
 
-    def _restore(self, tag):
+    def _restore(self, tag, sc):
+        """The machine back to snapshot tag for scenario sc. Guest 1 always;
+        the others when sc uses them or the last scenario did: a guest no
+        scenario has used since its restore has only idled on the LAN, and
+        every scenario that uses it gets it as the snapshot has it."""
         self.nonce += 1
-        self.restore_s = self.guests.loadvm(tag, self.nonce)
+        uses = getattr(sc, "guests", 1) > 1
+        n = None if (uses or self.others_used) else 1
+        self.restore_s = self.guests.loadvm(tag, self.nonce, n)
+        self.others_used = False
         self.extra["snapshot"]["loadvm_s"].append(round(self.restore_s, 3))
 
     def begin(self, sc):
@@ -195,14 +227,14 @@ class QemuBackend(Backend):
                 and getattr(sc, "guests", 1) == 1:
             key = "net-%08x" % (zlib.crc32((self.open_line(sc) + "|" + self.network.static_config()).encode()))
         if key and key in self.net_snaps:
-            self._restore(key)
+            self._restore(key, sc)
             self.facts = dict(self.net_snaps[key])
             self.snap_dirty = True
             self.network.begin(sc)
         else:
             t = time.monotonic()
             if self.snap_active and self.snap_dirty:
-                self._restore("ready")
+                self._restore("ready", sc)
             t = self._phase("restore", t)
             self.snap_dirty = True
             if not key:
@@ -224,6 +256,8 @@ class QemuBackend(Backend):
                 self.extra["snapshot"]["savevm_s"].append(round(t, 3))
                 self.net_snaps[key] = dict(self.facts)
                 self.network.begin(sc)
+        if getattr(sc, "guests", 1) > 1:
+            self.others_used = True  # the next restore takes them back too
         for k in range(2, getattr(sc, "guests", 1) + 1):  # the other guests on the LAN
             r = self.execute("open quirks=%s" % self.quirks(sc), 60, guest=k)
             if r.get("ret") != 0:
@@ -278,14 +312,32 @@ class OvmfBackend(QemuBackend):
             raise BackendError(str(e))
 
     def _start_guests(self):
-        super()._start_guests()
+        self.leading = None
+        try:
+            super()._start_guests()
+        except BaseException:
+            if self.leading:
+                self.leading.give_up("the first shard did not boot")
+            raise
+        from . import expectations  # listed deviations per build match this identity
+        if self.resume_from:  # the leader's firmware, asked before its snapshot
+            self.extra["fwinfo"] = dict(self.resume_from.extra.get("fwinfo", {}))
+            expectations.set_identity(expectations.cell_identity({"extra": self.extra}))
+            return
         try:  # the firmware's own identity, once per boot (agent/PROTOCOL.md fwinfo)
             self.extra["fwinfo"] = parse_reply(self._ask("fwinfo", 30))
         except BackendError as e:
             self.extra["fwinfo"] = {"status": "err", "msg": str(e)}
-        from . import expectations  # listed deviations per build match this identity
         expectations.set_identity(expectations.cell_identity({"extra": self.extra}))
         self.take_snapshot()
+        if self.leading:
+            if self.snap_active:
+                self.leading.publish("ready", [g.dir for g in self.guests.list], self.facts,
+                                     {"fwinfo": self.extra.get("fwinfo", {})},
+                                     lambda: self.guests.hmp_all("stop"), lambda: self.guests.hmp_all("cont"))
+            else:
+                self.leading.give_up("the first shard has no snapshot: %s" % self.snap_why)
+            self.leading = None
 
     def boot(self, k, gd):
         disk = os.path.join(gd, "disk.img")
@@ -302,6 +354,10 @@ class OvmfBackend(QemuBackend):
                     qemu.qcow2_overlay(self.fw["vars"], vars_path, self.fw.get("vars_format", "raw"))
                     fw["vars_format"] = "qcow2"
                 qemu.qcow2_overlay(disk, os.path.join(gd, "disk.qcow2"), "raw")
+                if self.resume_from:  # the leader's images, snapshot inside; its disk.img stays their backing
+                    from .snapshare import copy_sparse
+                    for name, src in self.resume_from.images[k].items():
+                        copy_sparse(src, os.path.join(gd, name))
                 return qemu.ovmf_boot(fw, vars_path, os.path.join(gd, "disk.qcow2"), "qcow2")
             except qemu.QemuError as e:
                 self._no_snapshot(str(e))

@@ -12,6 +12,7 @@ after an error or a listed hang, stop it on every path, write the reports.
 """
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -348,8 +349,29 @@ def interrupt():
     qemu.kill_all()
 
 
-def run_backend(name, scens, opts, run_dir, log):
-    """Every scenario on one backend: a result dict (results.json's backends[])."""
+class _ListQueue:
+    """One shard's own scenarios, taken in order (schedule.Queue's interface)."""
+
+    def __init__(self, scens):
+        self._left = list(scens)
+
+    def take(self):
+        return self._left.pop(0) if self._left else None
+
+    def empty(self):
+        return not self._left
+
+    def drain(self):
+        got, self._left = self._left, []
+        return got
+
+
+def run_backend(name, scens, opts, run_dir, log, queue=None, share=None):
+    """Every scenario on one backend: a result dict (results.json's backends[]).
+    With a queue (schedule.Queue, `--jobs N`), the agent scenarios come from
+    it, one at a time, shared with the other shards; scens are then this
+    shard's firmware-level scenarios. share (snapshare.SnapshotShare): the
+    shards' one boot."""
     os.makedirs(run_dir, exist_ok=True)
     be = backends.BACKENDS[name](opts)
     qemu_backend = name in QEMU_BACKENDS
@@ -361,23 +383,29 @@ def run_backend(name, scens, opts, run_dir, log):
     PARTIAL[run_dir] = res
     wire_capabilities(be)
     scens = run_firmware_scenarios(name, scens, opts, run_dir, res, log)  # kind = "firmware": fwscenario.py
-    runnable = []
-    for sc in scens:
-        missing = [m for m in be.unsupported(sc) if not golden_waives(opts, name, m)]
-        if missing:
-            res["scenarios"].append({"name": sc.name, "verdict": "skip",
-                                     "why": "%s backend lacks %s" % (name, ", ".join(missing))})
-        else:
-            runnable.append(sc)
-    if not runnable:
+
+    def lacks(sc):
+        return [m for m in be.unsupported(sc) if not golden_waives(opts, name, m)]
+    skipped = queue.take_where(lacks) if queue else [sc for sc in scens if lacks(sc)]
+    for sc in skipped:
+        res["scenarios"].append({"name": sc.name, "verdict": "skip",
+                                 "why": "%s backend lacks %s" % (name, ", ".join(lacks(sc)))})
+    runnable = queue.all if queue else [sc for sc in scens if sc not in skipped]
+    if not runnable or (queue and queue.empty()):
         return res
+    todo = queue or _ListQueue(runnable)
+    if share is not None:
+        be.snap_share, be.shard = share, run_dir
     log("[%s] starting%s" % (name, {"ovmf": " QEMU with OVMF", "rump": " QEMU with a multiboot image"}.get(name, "")))
     t0 = time.monotonic()
     try:
         be.start(runnable, run_dir)
     except (BackendError, qemu.QemuError) as e:
-        for sc in runnable:
+        for sc in ([] if queue else todo.drain()):  # a shared queue: see restart below
             res["scenarios"].append({"name": sc.name, "verdict": "error", "error": "start: %s" % e})
+        res["restart_error"] = "start: %s" % e
+        if share is not None:
+            share.give_up("the first shard could not start: %s" % e)
         stop_backend(be)
         return res
     res["accel"] = getattr(be, "accel", None) or ("native" if name == "linux" else "virtual-time")
@@ -397,8 +425,9 @@ def run_backend(name, scens, opts, run_dir, log):
     if getattr(be, "snap_want", None) is not None:
         res["snapshot"] = bool(getattr(be, "snap_active", False))
         res["snapshot_why"] = None if res["snapshot"] else be.snap_why
-    for i, sc in enumerate(runnable):
-        if INTERRUPTED.is_set():
+    while not INTERRUPTED.is_set():
+        sc = todo.take()
+        if sc is None:
             break
         t1 = time.monotonic()
         try:
@@ -417,23 +446,26 @@ def run_backend(name, scens, opts, run_dir, log):
         res["scenarios"].append(case)
         log("[%s] %-28s %s%s" % (name, sc.name, case["verdict"].upper(),
                                  (": " + (case.get("error") or case["problems"][0])) if case["verdict"] in ("fail", "error") else ""))
-        if (err or getattr(be, "wedged", False)) and qemu_backend and i + 1 < len(runnable) and \
+        if (err or getattr(be, "wedged", False)) and qemu_backend and not todo.empty() and \
                 "loadvm" not in (err or "") and callable(getattr(be, "restorable", None)) and be.restorable():
             # the next scenario's loadvm puts the machine back: no reboot
             log("[%s] restoring the snapshot after: %s" % (name, err or "a listed hang"))
             be.abandon(sc)
             res["restored"] = res.get("restored", 0) + 1
             continue
-        if (err or getattr(be, "wedged", False)) and qemu_backend and i + 1 < len(runnable):
+        if (err or getattr(be, "wedged", False)) and qemu_backend and not todo.empty():
             log("[%s] restarting QEMU after: %s" % (name, err or "a listed hang"))
             stop_backend(be)
             be = backends.BACKENDS[name](opts)
             wire_capabilities(be)
             try:
-                be.start(runnable[i + 1:], run_dir)
+                be.start(runnable, run_dir)
             except (BackendError, qemu.QemuError) as e:
-                for sc2 in runnable[i + 1:]:
+                # alone, the rest errors here; sharing a queue, the other
+                # shards run it (and run() errors what nobody could)
+                for sc2 in ([] if queue else todo.drain()):
                     res["scenarios"].append({"name": sc2.name, "verdict": "error", "error": "restart: %s" % e})
+                res["restart_error"] = str(e)
                 return res
     res["facts"] = be.facts  # after the scenarios: includes the protocols found
     stop_backend(be)
@@ -462,17 +494,35 @@ def run(opts, scens, out, stamp, iso_why, log):
     try:
         for b in opts.backend:
             if b == "ovmf" and opts.jobs > 1:
-                shards = [scens[i::opts.jobs] for i in range(opts.jobs)]
+                # firmware-level scenarios split evenly; the rest from one
+                # queue, longest first (schedule.py)
+                from . import fwscenario, schedule
+                fws = [sc for sc in scens if fwscenario.is_firmware(sc)]
+                queue = schedule.Queue(schedule.order([sc for sc in scens if sc not in fws], b))
                 dirs = [os.path.join(out, "%s-%d" % (b, k)) for k in range(opts.jobs)]
+                from . import snapshare
+                share = snapshare.SnapshotShare(os.path.join(out, "%s-share" % b),
+                                                2 * getattr(opts, "boot_timeout", 90) + 60) \
+                    if getattr(opts, "snapshot", True) else None
                 try:
-                    parts = run_parallel(lambda k: run_backend(b, shards[k], opts, dirs[k], log), range(opts.jobs), opts.jobs)
+                    parts = run_parallel(lambda k: run_backend(b, fws[k::opts.jobs], opts, dirs[k], log, queue, share),
+                                         range(opts.jobs), opts.jobs)
                 except KeyboardInterrupt:
-                    run["backends"].append(_merge([PARTIAL[d] for d in dirs if d in PARTIAL]))
+                    run["backends"].append(_merge([PARTIAL[d] for d in dirs if d in PARTIAL], scens))
                     raise
-                run["backends"].append(_merge(parts))
+                why = next((p["restart_error"] for p in parts if p.get("restart_error")), "no shard left running")
+                for sc in queue.drain():  # every shard's QEMU failed before the queue was empty
+                    parts[0]["scenarios"].append({"name": sc.name, "verdict": "error", "error": why})
+                run["backends"].append(_merge(parts, scens))
+                schedule.save_history(b, run["backends"][-1]["scenarios"])
+                if share is not None:
+                    shutil.rmtree(share.dir, ignore_errors=True)  # copies of a shard's images
             else:
                 try:
                     run["backends"].append(run_backend(b, scens, opts, os.path.join(out, b), log))
+                    if b in QEMU_BACKENDS:  # the order of a later --jobs run (schedule.py)
+                        from . import schedule
+                        schedule.save_history(b, run["backends"][-1]["scenarios"])
                 except KeyboardInterrupt:
                     interrupt()
                     if os.path.join(out, b) in PARTIAL:
@@ -488,12 +538,16 @@ def run(opts, scens, out, stamp, iso_why, log):
     return run, text, bad
 
 
-def _merge(parts):
-    """Shards of one backend as one result (their scenarios in shard order)."""
+def _merge(parts, scens):
+    """Shards of one backend as one result, the scenarios in the run's order
+    (whichever shard ran each)."""
     if not parts:
         return {"backend": "ovmf", "scenarios": []}
     merged = dict(parts[0])
-    merged["scenarios"] = [c for p in parts for c in p["scenarios"]]
+    rank = {sc.name: i for i, sc in enumerate(scens)}
+    merged["scenarios"] = sorted((c for p in parts for c in p["scenarios"]),
+                                 key=lambda c: rank.get(c["name"], len(rank)))
+    merged.pop("restart_error", None)
     snaps = [p.get("snapshot") for p in parts if "snapshot" in p]
     if snaps:
         merged["snapshot"] = all(snaps)

@@ -226,7 +226,8 @@ struct efinet_config {
   unsigned close_timeout_ms; /* graceful close deadline before abort (default 5000) */
   unsigned config_timeout_ms;/* deadline for address configuration waits (default 10000) */
   unsigned dns_timeout_ms;   /* per-try resolver timeout (default 2000) */
-  unsigned dns_retries;      /* resolver tries per server (default 2) */
+  unsigned dns_retries;      /* resolver tries per server, DNS4 and built-in alike (default 2;
+                                DNS4 cannot do fewer than 2: RetryCount 0 is its default) */
   enum efinet_dns_policy dns_policy;
   int use_builtin_resolver;  /* ignore DNS4 even when the firmware has it: dns_policy
                                 EFINET_DNS_BUILTIN_ONLY, whatever dns_policy says */
