@@ -509,10 +509,37 @@ class Bench:
                     measure("efinet-adaptive", d, lambda: self._efinet(d, "adaptive", S), S)
                 measure("efinet-select", "rx", lambda: self._efinet("rx", "adaptive", S, True), S)
                 measure("efinet-select", "tx", lambda: self._efinet_multi("tx", "adaptive", 1), S)
+                if self._wanted("efinet-adaptive"):
+                    self._counted_idle()
             self.rep = None
         finally:
             self.counted_pass = False
             be.stop()
+
+    def _counted_idle(self, secs=1):
+        """Poll frequency where nothing arrives: efi-net's adaptive policy in
+        select() on an idle connection, Polls per second of guest time. In a
+        bulk transfer every Poll brings a frame (about one per segment), so a
+        Poll made twice moves two and the loop turns half as often: Polls per
+        MB do not show it. Idle they are the spin after each wake-up (it
+        halves at every sleep until one Poll per wake-up), which a heavier
+        Poll loop fills with more of them; under -icount the count is exact
+        (the same in every repeat), and a guest asleep costs no host time."""
+        self._open("adaptive")
+        fd = self._connect("idle")
+        s0 = self._ask("stats")
+        r = self._ask("select r=%d timeout_ms=%d" % (fd, secs * 1000))
+        s1 = self._ask("stats")
+        self._ask("close fd=%d" % fd)
+        if r["ret"] != 0:
+            raise BenchError("counted idle select returned %s" % r)
+        polls, us = int(s1["polls"]) - int(s0["polls"]), int(r["us"])
+        waits = int(s1.get("waits", 0)) - int(s0.get("waits", 0))
+        row = {"strategy": "efinet-adaptive", "dir": "idle", "rep": self.rep, "counted": True, "polls": polls,
+               "waits": waits, "guest_s": us / 1e6, "polls_per_s": polls / max(us / 1e6, 1e-6)}
+        self.crows.append(row)
+        self.log("  %-16s idle counted: %6.0f Polls per second in select() (%d Polls, %d sleeps in %.2f s of guest time)"
+                 % ("efinet-adaptive", row["polls_per_s"], polls, waits, us / 1e6))
 
     # ---- --only ----
     def _wanted(self, name):
@@ -577,7 +604,7 @@ class Bench:
             cby.setdefault((row["strategy"], row["dir"]), []).append(row)
         for (st, d), rs in cby.items():
             c = {"strategy": st, "dir": d, "n": len(rs)}
-            for k in ("kins_in_poll_per_mb", "kins_out_poll_per_mb", "polls_per_mb", "mbps", "tx_depth"):
+            for k in ("kins_in_poll_per_mb", "kins_out_poll_per_mb", "polls_per_mb", "mbps", "tx_depth", "polls_per_s"):
                 v = [r[k] for r in rs if r.get(k) is not None]
                 if not v:
                     continue
@@ -616,8 +643,9 @@ FIGURES = (
     ("kins_in_poll_per_mb", "counted", "rise", COUNTED, "counted k guest insns/MB inside Poll", "counted"),
     ("kins_out_poll_per_mb", "counted", "rise", POLL_GATED, "counted k guest insns/MB outside Poll", "counted"),
     ("tx_depth", "counted", "fall", POLL_GATED, "counted Transmits in flight per Poll", "counted"),
+    ("polls_per_s", "counted", "rise", ("efinet-adaptive",), "counted idle Polls per second", "poll"),
 )
-COUNTED_FIGS = ("polls_per_mb", "kins_in_poll_per_mb", "kins_out_poll_per_mb", "tx_depth")
+COUNTED_FIGS = ("polls_per_mb", "kins_in_poll_per_mb", "kins_out_poll_per_mb", "tx_depth", "polls_per_s")
 BUILD_TOL = 0.5  # absolute MB/s: this machine's speed drifts by up to 2x
 BUILD_TOL_MAX = 0.6  # a build noisier than that still gets judged
 COUNTED_TOL_MAX = 0.15  # the most a counted figure's recorded noise may widen its tolerance
@@ -680,6 +708,9 @@ def to_baseline(res):
                                             for f in e["counted"] if f != "polls_per_mb"})
         if st in GATED or "counted" in e or st == "raw":
             entries["%s/%s" % (st, d)] = e
+    for c in res.get("counted", []):  # counted alone: the idle Poll frequency
+        if c["dir"] == "idle" and c.get("polls_per_s"):
+            entries["%s/idle" % c["strategy"]] = {"counted": {"polls_per_s": round(c["polls_per_s"], 1)}}
     return {"facts": res["facts"], "recorded": res["time"], "counted": ICOUNT if res.get("counted") else None,
             "rule": "median of per-repeat paired values; alarm when the whole min-max interval of the repeats "
                     "lies beyond the tolerance (bench/README.md)", "entries": entries}
@@ -711,14 +742,17 @@ def _fig(v):
     return "%.0f" % v if abs(v) >= 100 else "%.3g" % v
 
 
-def check(res, baseline, tol, poll_tol=None, overhead_tol=None, counted_tol=None):
+def check(res, baseline, tol, poll_tol=None, overhead_tol=None, counted_tol=None, notes=None):
     """Problems (see judge()): a throughput ratio below its baseline by more
     than tol, Polls per MB above it by more than poll_tol (default: tol),
     efi-net's overhead above it by more than overhead_tol (default: tol), a
     counted figure above it by more than counted_tol (default 0.1, or the
     baseline's own), the firmware's absolute MB/s below the build's own
     baseline by more than that build's noise allows; and any baselined
-    figure the results lack (unless --only left it out)."""
+    figure the results lack (unless --only left it out). notes (a list):
+    filled with the figures every repeat of which is better than the
+    baseline by more than the tolerance: a stale baseline, under which a
+    regression back to the old value would pass."""
     gate = res.get("gate", {})
     tols = {"tolerance": tol, "poll": tol if poll_tol is None else poll_tol,
             "overhead": tol if overhead_tol is None else overhead_tol,
@@ -751,6 +785,10 @@ def check(res, baseline, tol, poll_tol=None, overhead_tol=None, counted_tol=None
                 continue
             t = max(tols[tkind], (b.get("tol") or {}).get(fig, 0)) if tkind in ("build", "counted") else tols[tkind]
             alarm, med, lo, hi = judge(vals, ref, t, worse)
+            if notes is not None and judge(vals, ref, t, "fall" if worse == "rise" else "rise")[0]:
+                notes.append("%s: %s %s, every repeat better than baseline %s by more than %d%% (x%.2f-%.2f): "
+                             "the baseline is stale, re-record it (--update), or a return to it passes unseen"
+                             % (key, what, _fig(statistics.median(vals)), _fig(ref), t * 100, lo, hi))
             if not alarm:
                 continue
             rng = "median of %d paired repeats x%.2f of baseline, interval %.2f-%.2f" % (len(vals), med, lo, hi)
@@ -829,6 +867,10 @@ def table_text(res):
             "%.0f" % t["us_per_mb_outside_poll"] if share else "-",
             "%.3f" % t["overhead"] if t.get("overhead") else "-"))
     for c in sorted(res.get("counted", []), key=lambda c: (c["dir"], order.index(c["strategy"]) if c["strategy"] in order else 99)):
+        if c["dir"] == "idle":
+            lines.append("counted (-icount) %-16s idle  Polls per second in select() %.0f (%.0f-%.0f)"
+                         % (c["strategy"], c["polls_per_s"], c["polls_per_s_min"], c["polls_per_s_max"]))
+            continue
         lines.append("counted (-icount) %-16s %-2s  k insns/MB in Poll %6.0f (%.0f-%.0f)  outside %6.0f (%.0f-%.0f)  "
                      "polls/MB %5.0f (%.0f-%.0f)  vMB/s %5.2f, to raw %s%s" % (
                          c["strategy"], c["dir"], c["kins_in_poll_per_mb"], c["kins_in_poll_per_mb_min"],

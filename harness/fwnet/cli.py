@@ -181,7 +181,11 @@ def cmd_bench(args):
         if not os.path.exists(bp):
             print("fwnet bench: no baseline %s (record one with --update)" % bp, file=sys.stderr)
             return 1
-        problems = bench.check(res, json.load(open(bp)), args.tolerance, args.poll_tolerance, args.overhead_tolerance)
+        notes = []
+        problems = bench.check(res, json.load(open(bp)), args.tolerance, args.poll_tolerance, args.overhead_tolerance,
+                               notes=notes)
+        for n in notes:
+            print("fwnet bench: NOTE %s" % n)
         for p in problems:
             print("fwnet bench: REGRESSION %s" % p)
         print("fwnet bench: check against %s: %s" % (os.path.relpath(bp, bld.ROOT), "FAILED" if problems else "passed"))

@@ -312,3 +312,47 @@ def test_send_figures_end_before_the_fin():
         else:
             b._efinet("tx", "adaptive", 1 << 20)
         assert said.index("shutdown") > len(said) - 1 - said[::-1].index("stats"), said
+
+
+def test_poll_made_twice_shows_in_the_idle_poll_frequency():
+    """In a bulk transfer every Poll brings a frame: a Poll made twice moves
+    two and the loop turns half as often, so Polls per MB stay put (measured:
+    716 either way). Idle in select() each extra Poll is one more: the
+    counted Polls per second there double, and that figure raises the alarm."""
+    res = result()
+    res["counted"] = [{"strategy": "efinet-adaptive", "dir": "idle", "polls_per_s": 101.0}]
+    base = bench.to_baseline(res)
+    assert base["entries"]["efinet-adaptive/idle"] == {"counted": {"polls_per_s": 101.0}}
+    same = copy.deepcopy(res)
+    same["counted_rows"] = [{"strategy": "efinet-adaptive", "dir": "idle", "rep": i, "counted": True, "polls_per_s": v}
+                            for i, v in enumerate((100.0, 103.0, 99.0))]
+    assert bench.check(same, base, 0.4, 0.3) == []
+    twice = copy.deepcopy(same)
+    for r in twice["counted_rows"]:
+        r["polls_per_s"] *= 2
+    p = bench.check(twice, base, 0.4, 0.3)
+    assert len(p) == 1 and "efinet-adaptive/idle: counted idle Polls per second 200 rose above baseline 101" in p[0], p
+    none = copy.deepcopy(res)
+    none["counted"] = []
+    assert any("efinet-adaptive/idle: MISSING" in x for x in bench.check(none, base, 0.4, 0.3))
+    assert "counted (-icount) efinet-adaptive  idle  Polls per second in select() 101" in bench.table_text(
+        dict(res, counted=[dict(res["counted"][0], polls_per_s_min=99.0, polls_per_s_max=103.0)]))
+
+
+def test_a_stale_baseline_is_noted():
+    """A figure far better than its baseline in every repeat passes, with a
+    note: under that baseline a return to the old value would pass too
+    (issue 16's calibration: select rx 716 counted Polls/MB against 1860)."""
+    res = result()
+    res["counted"] = [{"strategy": "efinet-adaptive", "dir": "rx", "polls_per_mb": 1860.0, "kins_in_poll_per_mb": 23000.0,
+                       "kins_out_poll_per_mb": 13000.0}]
+    base = bench.to_baseline(res)
+    now = copy.deepcopy(res)
+    now["counted_rows"] = [dict(res["counted"][0], rep=i, counted=True, polls_per_mb=v)
+                           for i, v in enumerate((716.0, 718.0, 782.0))]
+    notes = []
+    assert bench.check(now, base, 0.4, 0.3, notes=notes) == []
+    assert len(notes) == 1 and "efinet-adaptive/rx: counted Polls/MB 718" in notes[0] and "stale" in notes[0], notes
+    notes = []
+    bench.check(res, base, 0.4, 0.3, notes=notes)
+    assert notes == []
