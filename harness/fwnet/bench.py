@@ -645,6 +645,15 @@ FIGURES = (
     ("tx_depth", "counted", "fall", POLL_GATED, "counted Transmits in flight per Poll", "counted"),
     ("polls_per_s", "counted", "rise", ("efinet-adaptive",), "counted idle Polls per second", "poll"),
 )
+# Recorded, not judged. Counted Polls per MB received depend on whether the
+# host keeps the guest fed: under -icount (sleep=off) a starved guest spins
+# its 3 ms of virtual time in Polls and sleeps a tick, so with the machine's
+# other CPU loaded (the host side's CPU: pin_vcpu) they rose from 716 to
+# 1500-2300 on unchanged code, while the same runs' instructions per MB
+# stayed within their tolerance. Poll frequency is judged where it does not
+# depend on the host: sending (CPU-bound, one Poll per segment), and idle
+# (efinet-adaptive/idle: the same count in every run, loaded or not).
+NOT_JUDGED = {("polls_per_mb", "counted", "rx")}
 COUNTED_FIGS = ("polls_per_mb", "kins_in_poll_per_mb", "kins_out_poll_per_mb", "tx_depth", "polls_per_s")
 BUILD_TOL = 0.5  # absolute MB/s: this machine's speed drifts by up to 2x
 BUILD_TOL_MAX = 0.6  # a build noisier than that still gets judged
@@ -768,7 +777,7 @@ def check(res, baseline, tol, poll_tol=None, overhead_tol=None, counted_tol=None
                             % key)
             continue
         for fig, source, worse, whose, what, tkind in FIGURES:
-            if st not in whose:
+            if st not in whose or (fig, source, d) in NOT_JUDGED:
                 continue
             ref = (b.get("counted") or {}).get(fig) if source == "counted" else b.get(fig)
             if not ref:

@@ -72,7 +72,10 @@ def test_committed_baselines_are_well_formed():
         b = json.load(open(os.path.join(d, f)))
         assert b["facts"]["accel"] in ("tcg", "kvm")
         for k, v in b["entries"].items():
-            assert v["ratio"] > 0 and v["polls_per_mb"] >= 0, (f, k)
+            if k.endswith("/idle"):  # counted alone: the idle Poll frequency
+                assert v["counted"]["polls_per_s"] > 0, (f, k)
+            else:
+                assert v["ratio"] > 0 and v["polls_per_mb"] >= 0, (f, k)
 
 
 def test_pattern_crc_is_the_crc_of_what_a_source_peer_sends():
@@ -341,18 +344,35 @@ def test_poll_made_twice_shows_in_the_idle_poll_frequency():
 
 def test_a_stale_baseline_is_noted():
     """A figure far better than its baseline in every repeat passes, with a
-    note: under that baseline a return to the old value would pass too
-    (issue 16's calibration: select rx 716 counted Polls/MB against 1860)."""
+    note: under that baseline a return to the old value would pass too."""
     res = result()
-    res["counted"] = [{"strategy": "efinet-adaptive", "dir": "rx", "polls_per_mb": 1860.0, "kins_in_poll_per_mb": 23000.0,
-                       "kins_out_poll_per_mb": 13000.0}]
+    res["counted"] = [{"strategy": "efinet-adaptive", "dir": "tx", "polls_per_mb": 1029.0, "kins_in_poll_per_mb": 40000.0,
+                       "kins_out_poll_per_mb": 1200.0}]
     base = bench.to_baseline(res)
     now = copy.deepcopy(res)
     now["counted_rows"] = [dict(res["counted"][0], rep=i, counted=True, polls_per_mb=v)
-                           for i, v in enumerate((716.0, 718.0, 782.0))]
+                           for i, v in enumerate((714.0, 714.0, 716.0))]
     notes = []
-    assert bench.check(now, base, 0.4, 0.3, notes=notes) == []
-    assert len(notes) == 1 and "efinet-adaptive/rx: counted Polls/MB 718" in notes[0] and "stale" in notes[0], notes
+    assert bench.check(now, base, 0.2, 0.2, notes=notes) == []
+    assert len(notes) == 1 and "efinet-adaptive/tx: counted Polls/MB 714" in notes[0] and "stale" in notes[0], notes
     notes = []
-    bench.check(res, base, 0.4, 0.3, notes=notes)
+    bench.check(res, base, 0.2, 0.2, notes=notes)
     assert notes == []
+
+
+def test_received_polls_per_mb_under_icount_are_recorded_not_judged():
+    """Counted Polls per MB received follow the host's pace (716 on a quiet
+    machine, 1500-2300 with its other CPU loaded, unchanged code): no alarm
+    from them; sending's are judged."""
+    res = result()
+    res["counted"] = [{"strategy": "efinet-adaptive", "dir": d, "polls_per_mb": 716.0, "kins_in_poll_per_mb": 25000.0,
+                       "kins_out_poll_per_mb": 12500.0} for d in ("rx", "tx")]
+    base = bench.to_baseline(res)
+    loaded = copy.deepcopy(res)
+    loaded["counted_rows"] = [dict(res["counted"][0], rep=i, counted=True, polls_per_mb=v)
+                              for i, v in enumerate((1972.0, 1990.0, 2336.0))]
+    assert bench.check(loaded, base, 0.4, 0.3) == []
+    loaded["counted_rows"] += [dict(res["counted"][1], rep=i, counted=True, polls_per_mb=v)
+                               for i, v in enumerate((1972.0, 1990.0, 2336.0))]
+    p = bench.check(loaded, base, 0.4, 0.3)
+    assert len(p) == 1 and p[0].startswith("efinet-adaptive/tx: 1990 counted Polls/MB"), p
