@@ -54,6 +54,7 @@ class QemuBackend(Backend):
         # --jobs N: one shard boots, the others start from its snapshot
         # (snapshare.py; runner.run sets it); resume_from: what this boot uses
         self.snap_share, self.shard, self.resume_from = None, None, None
+        self.leading = None  # the share this boot leads, until it publishes (OvmfBackend)
         self.others_used = False  # guests 2.. used since their last restore (_restore)
 
     snapshot_capable = False

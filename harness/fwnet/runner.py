@@ -349,23 +349,6 @@ def interrupt():
     qemu.kill_all()
 
 
-class _ListQueue:
-    """One shard's own scenarios, taken in order (schedule.Queue's interface)."""
-
-    def __init__(self, scens):
-        self._left = list(scens)
-
-    def take(self):
-        return self._left.pop(0) if self._left else None
-
-    def empty(self):
-        return not self._left
-
-    def drain(self):
-        got, self._left = self._left, []
-        return got
-
-
 def run_backend(name, scens, opts, run_dir, log, queue=None, share=None):
     """Every scenario on one backend: a result dict (results.json's backends[]).
     With a queue (schedule.Queue, `--jobs N`), the agent scenarios come from
@@ -386,14 +369,15 @@ def run_backend(name, scens, opts, run_dir, log, queue=None, share=None):
 
     def lacks(sc):
         return [m for m in be.unsupported(sc) if not golden_waives(opts, name, m)]
-    skipped = queue.take_where(lacks) if queue else [sc for sc in scens if lacks(sc)]
+    from .schedule import Queue
+    todo = queue or Queue(scens)  # alone: a queue of its own, in the given order
+    skipped = todo.take_where(lacks)
     for sc in skipped:
         res["scenarios"].append({"name": sc.name, "verdict": "skip",
                                  "why": "%s backend lacks %s" % (name, ", ".join(lacks(sc)))})
-    runnable = queue.all if queue else [sc for sc in scens if sc not in skipped]
-    if not runnable or (queue and queue.empty()):
+    runnable = [sc for sc in todo.all if sc not in skipped]
+    if todo.empty():
         return res
-    todo = queue or _ListQueue(runnable)
     if share is not None:
         be.snap_share, be.shard = share, run_dir
     log("[%s] starting%s" % (name, {"ovmf": " QEMU with OVMF", "rump": " QEMU with a multiboot image"}.get(name, "")))
