@@ -10,6 +10,7 @@ run() is what `fwnet run` and `fwnet golden` do: per backend, skip what it
 cannot run, start it, run and judge every scenario, restart a QEMU backend
 after an error or a listed hang, stop it on every path, write the reports.
 """
+import concurrent.futures
 import json
 import os
 import shutil
@@ -577,6 +578,7 @@ def _write_reports(run, out, t_run):
 # frames built by craft.py onto the LAN through the backend's network.
 
 LOCAL_OPS = ("wire", "inject", "respond")
+WIRE_WORKERS = 4  # wire assertions judged at once (each a tcpdump/tshark process)
 NOT_IN_GOLDEN = ("netsim",) + LOCAL_OPS
 POLL_S = 0.03
 
@@ -803,6 +805,7 @@ class WireRun:
         if not wires:
             return
         pcap = self.capture()
+        todo = []
         for r in wires:
             a = r.step.wire
             if pcap is None:
@@ -816,7 +819,17 @@ class WireRun:
             try:
                 if a.field and a.bits is None:  # the load's check may have come from its cache
                     a.bits = wire.field_bits(a.field)
-                res = a.evaluate(pcap, t0)
+            except wire.WireError as e:
+                r.reply = {"status": "fail", "message": str(e)}
+                continue
+            todo.append((r, a, t0))
+        # each assertion is a tcpdump/tshark run of its own on the finished
+        # capture, independent of the others: run side by side
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(WIRE_WORKERS, len(todo)))) as ex:
+            futs = [ex.submit(a.evaluate, pcap, t0) for _, a, t0 in todo]
+        for (r, _, _), f in zip(todo, futs):
+            try:
+                res = f.result()
             except wire.WireError as e:
                 r.reply = {"status": "fail", "message": str(e)}
                 continue
