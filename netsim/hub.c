@@ -15,14 +15,13 @@ uint64_t hub_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* port: where the frame is seen (the guest port it left or reaches). */
-static void capture(struct hub *h, int port, const uint8_t *f, size_t len) {
+/* id: the frame's (hub.capture_once), 0 for one no other port has seen. */
+static void capture(struct hub *h, uint64_t id, const uint8_t *f, size_t len) {
   if (!h->capture) return;
-  if (h->capture_once) {
-    uint64_t hash = 1469598103934665603ull, now = hub_now_ns(); /* FNV-1a */
-    for (size_t i = 0; i < len; i++) hash = (hash ^ f[i]) * 1099511628211ull;
-    if (hash == h->cap_hash && len == h->cap_len && port != h->cap_port && now - h->cap_ns < 1000000) return;
-    h->cap_hash = hash, h->cap_len = len, h->cap_port = port, h->cap_ns = now;
+  if (h->capture_once && id) {
+    uint64_t *slot = &h->cap_ids[id % HUB_CAP_IDS];
+    if (*slot == id) return;
+    *slot = id;
   }
   h->capture(h->capture_ctx, f, len);
 }
@@ -84,13 +83,13 @@ static void flush_port(struct hub_port *g) {
   }
 }
 
-static void send_to_port(struct hub *h, struct hub_port *g, const uint8_t *f, size_t len) {
+static void send_to_port(struct hub *h, struct hub_port *g, const uint8_t *f, size_t len, uint64_t id) {
   if (g->olen + 4 + len > HUB_EGRESS_MAX) { /* the port's queue is full: dropped, as a switch does */
     g->egress_drops++;
     g->to_guest.c.dropped++;
     return;
   }
-  capture(h, (int)(g - h->port), f, len); /* what the guest really gets, after its link's impairments */
+  capture(h, id, f, len); /* what the guest really gets, after its link's impairments */
   uint8_t *o = g->obuf + g->olen;
   o[0] = (uint8_t)(len >> 24), o[1] = (uint8_t)(len >> 16), o[2] = (uint8_t)(len >> 8), o[3] = (uint8_t)len;
   memcpy(o + 4, f, len);
@@ -101,8 +100,9 @@ static void send_to_port(struct hub *h, struct hub_port *g, const uint8_t *f, si
 /* A frame on the wire reaching everything except where it came from
  * (from < 0: the far side). */
 static void deliver(struct hub *h, int from, const uint8_t *f, size_t len) {
+  uint64_t id = ++h->frame_id;
   if (from >= 0) {
-    capture(h, from, f, len); /* what left the guest's link */
+    capture(h, id, f, len); /* what left the guest's link */
     for (int i = 0; i < h->nup; i++)
       if (h->up[i].ops->input(h->up[i].ctx, from, f, len) == HUB_TAKEN) return;
   }
@@ -122,8 +122,8 @@ static void deliver(struct hub *h, int from, const uint8_t *f, size_t len) {
       g->to_guest.c.frames_in++, g->to_guest.c.dropped++;
       continue;
     }
-    impair_push(&g->to_guest, now + (a == RULE_DELAY ? d : 0), f, len);
-    if (a == RULE_DUP) impair_push(&g->to_guest, now, f, len);
+    impair_push_tagged(&g->to_guest, now + (a == RULE_DELAY ? d : 0), f, len, id);
+    if (a == RULE_DUP) impair_push(&g->to_guest, now, f, len); /* a second frame */
   }
 }
 
@@ -226,7 +226,7 @@ void hub_run_due(struct hub *h, uint64_t now) {
       impair_free(f);
     }
     while ((f = impair_pop(&h->port[i].to_guest, now))) {
-      if (h->port[i].fd >= 0) send_to_port(h, &h->port[i], f->data, f->len);
+      if (h->port[i].fd >= 0) send_to_port(h, &h->port[i], f->data, f->len, f->tag);
       impair_free(f);
     }
   }

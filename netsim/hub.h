@@ -21,6 +21,7 @@
 #define HUB_MAX_UPLINKS 4
 #define HUB_POLL_MAX (HUB_MAX_GUESTS + HUB_MAX_UPLINKS)
 #define HUB_EGRESS_MAX (1u << 20) /* per guest port: beyond this, frames are dropped */
+#define HUB_CAP_IDS 4096 /* capture_once remembers this many frames back */
 
 /* The LAN's clock: CLOCK_MONOTONIC in nanoseconds. */
 uint64_t hub_now_ns(void);
@@ -66,13 +67,15 @@ struct hub {
   /* Every frame that crosses: as it left a guest's link, and as delivered. */
   void (*capture)(void *ctx, const uint8_t *f, size_t len);
   void *capture_ctx;
-  /* Capture a frame that reaches several ports at once (flooded, or a
-   * guest's broadcast as sent and as delivered) only once: the same bytes
-   * at another port within 1 ms are not written again (--uplink-tap). */
+  /* Capture each frame on the wire once (--uplink-tap): a frame that
+   * reaches several ports (flooded, or a guest's broadcast as sent and as
+   * delivered) is one frame. Each frame entering the switch gets an id its
+   * copies carry through the links' queues; an id already written is not
+   * written again, whatever crossed in between. A copy a link makes (an
+   * impairment's duplicate or corruption) has no id: a new frame. */
   bool capture_once;
-  uint64_t cap_hash, cap_ns;
-  size_t cap_len;
-  int cap_port;
+  uint64_t frame_id;             /* the last id given */
+  uint64_t cap_ids[HUB_CAP_IDS]; /* [id % HUB_CAP_IDS] == id: written */
 };
 
 /* Each link direction's generator is seeded from seed and its place. */

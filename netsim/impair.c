@@ -82,6 +82,10 @@ static bool lost(struct impair *im) {
 }
 
 void impair_push(struct impair *im, uint64_t now, const uint8_t *frame, size_t len) {
+  impair_push_tagged(im, now, frame, len, 0);
+}
+
+void impair_push_tagged(struct impair *im, uint64_t now, const uint8_t *frame, size_t len, uint64_t tag) {
   const struct impair_params *p = &im->p;
   struct impair_counters *c = &im->c;
   c->frames_in++;
@@ -121,15 +125,18 @@ void impair_push(struct impair *im, uint64_t now, const uint8_t *frame, size_t l
   struct impair_frame *f = copy_frame(frame, len);
   f->due = start + delay;
   f->seq = im->seq++;
+  f->tag = tag;
   if (p->corrupt > 0 && len && impair_uniform(im) < p->corrupt) {
     size_t at = (size_t)(impair_uniform(im) * (double)len);
     f->data[at] ^= (uint8_t)(1u << (next64(im) & 7));
+    f->tag = 0;
     c->corrupted++;
   }
   if (p->duplicate > 0 && impair_uniform(im) < p->duplicate) {
     struct impair_frame *d = copy_frame(f->data, len);
     d->due = f->due;
     d->seq = im->seq++;
+    d->tag = 0;
     insert(im, d);
     c->duplicated++;
   }

@@ -35,6 +35,7 @@ struct impair_frame {
   struct impair_frame *next;
   uint64_t due;
   uint64_t seq; /* arrival order, to keep order among equal due times */
+  uint64_t tag; /* the caller's, from impair_push_tagged; 0 on a frame the link made (duplicate, corrupted) */
   size_t len;
   uint8_t data[];
 };
@@ -55,6 +56,9 @@ void impair_init(struct impair *im, uint64_t seed);
 void impair_set(struct impair *im, const struct impair_params *p);
 /* Offer a frame at time now; it is copied. */
 void impair_push(struct impair *im, uint64_t now, const uint8_t *frame, size_t len);
+/* The same, the frame labelled with tag (impair_frame.tag), which a
+ * duplicate or a corrupted copy does not inherit: they are new frames. */
+void impair_push_tagged(struct impair *im, uint64_t now, const uint8_t *frame, size_t len, uint64_t tag);
 /* The next frame due at or before now (caller frees with impair_free), or NULL. */
 struct impair_frame *impair_pop(struct impair *im, uint64_t now);
 /* When the next frame is due (UINT64_MAX: none). */

@@ -101,6 +101,22 @@ static void guest_sends(int i, const uint8_t *f, size_t len) {
   hub_run_due(&h, now + 1000000000ull);
 }
 
+/* The guests on ports i and j send a and b, both read in one round: the
+ * hub forwards them interleaved, as a busy LAN does. */
+static void guests_send_together(int i, const uint8_t *a, int j, const uint8_t *b, size_t len) {
+  uint8_t w[4 + 60] = {0, 0, 0, (uint8_t)len};
+  memcpy(w + 4, a, len);
+  assert_int_equal(write(peer[i], w, 4 + len), (ssize_t)(4 + len));
+  memcpy(w + 4, b, len);
+  assert_int_equal(write(peer[j], w, 4 + len), (ssize_t)(4 + len));
+  struct pollfd pfd[HUB_POLL_MAX];
+  int n = hub_poll_fill(&h, pfd);
+  assert_true(poll(pfd, (nfds_t)n, 100) > 0);
+  uint64_t now = hub_now_ns();
+  hub_poll_done(&h, pfd, now);
+  for (int k = 0; k < 3; k++) hub_run_due(&h, now + 1000000000ull);
+}
+
 /* Frames waiting at the guest's end of port i. */
 static int received(int i) {
   uint8_t b[4096];
@@ -108,6 +124,36 @@ static int received(int i) {
   int frames = 0;
   for (ssize_t o = 0; o + 4 <= n; frames++) o += 4 + (b[o] << 24 | b[o + 1] << 16 | b[o + 2] << 8 | b[o + 3]);
   return frames;
+}
+
+/* Two guests' broadcasts crossing the hub at once: each is one frame on
+ * the wire, written once, though the other's copy was captured between its
+ * sending and its delivery (udp-broadcast's capture showed guest 1's
+ * datagram twice, guest 2's MLD report between the copies). */
+static void capture_once_with_interleaved_frames(void **st) {
+  (void)st;
+  h.capture_once = true;
+  uint8_t a[60], b[60];
+  size_t n = frame(a, "ff:ff:ff:ff:ff:ff", "52:54:00:00:00:01");
+  frame(b, "33:33:ff:12:34:57", "52:54:00:00:00:02");
+  guests_send_together(0, a, 1, b, n);
+  assert_int_equal(received(2), 2);
+  assert_int_equal(captured, 2);
+}
+
+/* The duplicate an impairment makes is a second frame on the guest's link:
+ * written, though its original was captured when it was sent. */
+static void capture_once_writes_an_impairment_duplicate(void **st) {
+  (void)st;
+  h.capture_once = true;
+  struct impair_params p = {.duplicate = 1.0};
+  impair_set(&h.port[1].to_guest, &p);
+  uint8_t f[60];
+  size_t n = frame(f, "ff:ff:ff:ff:ff:ff", "52:54:00:00:00:01");
+  guest_sends(0, f, n);
+  assert_int_equal(received(1), 2);
+  assert_int_equal(received(2), 1);
+  assert_int_equal(captured, 2);
 }
 
 static void broadcast_floods(void **st) {
@@ -133,8 +179,7 @@ static void capture_once_writes_a_flood_once(void **st) {
   assert_int_equal(received(1), 1);
   assert_int_equal(received(2), 1);
   assert_int_equal(captured, 1);
-  nanosleep(&(struct timespec){0, 2000000}, NULL); /* the same bytes later: another frame */
-  guest_sends(0, f, n);
+  guest_sends(0, f, n); /* the same bytes again: another frame */
   assert_int_equal(captured, 2);
 }
 
@@ -242,6 +287,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(runt_frames_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(broadcast_floods, setup, teardown),
       cmocka_unit_test_setup_teardown(capture_once_writes_a_flood_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(capture_once_with_interleaved_frames, setup, teardown),
+      cmocka_unit_test_setup_teardown(capture_once_writes_an_impairment_duplicate, setup, teardown),
       cmocka_unit_test_setup_teardown(injected_from_uplink_skips_handlers, setup, teardown),
       cmocka_unit_test_setup_teardown(learned_unicast_goes_to_one_port, setup, teardown),
       cmocka_unit_test_setup_teardown(handler_takes_its_frames, setup, teardown),
